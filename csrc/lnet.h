@@ -1,0 +1,86 @@
+/*
+ * lnet.h - internal header shared by the C files of lnet.core.
+ * Not installed; not part of the public API.
+ */
+#ifndef LNET_H
+#define LNET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+/* Metatable names, one per userdata type. */
+#define LNET_SOCKET_MT "lnet.socket"
+#define LNET_POLLER_MT "lnet.poller"
+#define LNET_STRUCT_MT "lnet.Struct"
+
+/* Registry key holding the loop task that is being resumed right now
+ * (set by lnet.loop around each resume, nil otherwise). */
+#define LNET_CURRENT_KEY "lnet.current"
+
+/* Events for lnet_wait and the yield protocol. */
+#define LNET_READ 1
+#define LNET_WRITE 2
+
+/* Results of lnet_wait when it does not yield. */
+#define LNET_READY 0
+#define LNET_TIMEOUT 1
+#define LNET_INTERRUPTED 2
+
+/* The userdata behind a socket object (csrc/socket.c). */
+typedef struct lnet_Socket {
+  int fd;            /* -1 once closed */
+  int family;        /* AF_INET, AF_INET6, AF_UNIX */
+  int type;          /* SOCK_STREAM, SOCK_DGRAM */
+  int proto;
+  double timeout;    /* seconds; < 0 means block forever */
+  char *buf;         /* read-ahead buffer for the line reader */
+  size_t bpos, blen, bcap;
+} lnet_Socket;
+
+/* time.c */
+double lnet_now(void); /* monotonic seconds */
+
+/* error.c: push nil, plain message, errno; returns 3 */
+int lnet_pusherror(lua_State *L, int err);
+const char *lnet_strerror(int err);
+int lnet_pushfail(lua_State *L, const char *msg, int err);
+
+/* wait.c: wait until fd is ready for events (LNET_READ/LNET_WRITE) or the
+ * monotonic deadline (< 0: none) passes.  Inside a loop task this yields
+ * (WAIT sentinel, fd, events, deadline-or-nil) and does not return; the
+ * continuation k is later called with the resume value (true = ready,
+ * false = timed out) on top of the stack.  Outside a task it blocks in
+ * poll() and returns LNET_READY, LNET_TIMEOUT or LNET_INTERRUPTED
+ * (Ctrl-C: a signal handler installed a Lua hook). */
+int lnet_wait(lua_State *L, int fd, int events, double deadline, lua_KContext ctx,
+              lua_KFunction k);
+/* After a yield, read the resume value left on the stack by the loop and
+ * pop it: returns LNET_READY or LNET_TIMEOUT. */
+int lnet_resumed(lua_State *L);
+/* Push the lightuserdata sentinel that starts a wait yield. */
+void lnet_pushwait(lua_State *L);
+
+/* addr.c */
+int lnet_sockaddr(lua_State *L, int family, int type, const char *host,
+                  const char *port, struct sockaddr_storage *ss,
+                  socklen_t *len, int passive);
+int lnet_pushaddr(lua_State *L, const struct sockaddr *sa, socklen_t len);
+const char *lnet_family_name(int family);
+
+/* socket.c */
+lnet_Socket *lnet_checksocket(lua_State *L, int idx);
+lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int proto);
+
+/* Each concept registers its functions into the module table on top. */
+void lnet_open_error(lua_State *L);
+void lnet_open_addr(lua_State *L);
+void lnet_open_socket(lua_State *L);
+void lnet_open_wait(lua_State *L);
+void lnet_open_poller(lua_State *L);
+void lnet_open_struct(lua_State *L);
+void lnet_open_tftp(lua_State *L);
+
+#endif
