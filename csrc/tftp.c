@@ -1,6 +1,746 @@
-/* tftp.c - placeholder until the tftp concept lands (being written now). */
+/*
+ * tftp.c - the TFTP codec (RFC 1350, 2347, 2348, 2349, 7440): packet
+ * encoders, a strict and total decoder, cheap DATA/ACK parsers for the hot
+ * path and streaming netascii translation.  Registered as lnet.core.tftp;
+ * documented in lua/lnet/tftp_codec.lua and docs/tftp_codec.md.
+ *
+ * Malformed input (it comes from the network) gives nil, reason and never
+ * reads past the packet; wrong argument types raise errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "lnet.h"
+#include "tftp.h"
+
+/* ---------------------------------------------------------------- C layer */
+
+static const char *const opnames[] = {NULL, "RRQ", "WRQ", "DATA", "ACK", "ERROR", "OACK"};
+
+static const char *const errmsgs[] = {
+    "Not defined, see error message",
+    "File not found",
+    "Access violation",
+    "Disk full or allocation exceeded",
+    "Illegal TFTP operation",
+    "Unknown transfer ID",
+    "File already exists",
+    "No such user",
+    "Option negotiation refused",
+};
+#define NERRMSGS ((int)(sizeof(errmsgs) / sizeof(errmsgs[0])))
+
+static unsigned get16(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return ((unsigned)u[0] << 8) | u[1];
+}
+
+static void put16(char *p, unsigned v) {
+  p[0] = (char)((v >> 8) & 0xFF);
+  p[1] = (char)(v & 0xFF);
+}
+
+static int lower(int c) {
+  return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static int caseeq(const char *a, size_t alen, const char *b, size_t blen) {
+  size_t i;
+  if (alen != blen) return 0;
+  for (i = 0; i < alen; i++)
+    if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) return 0;
+  return 1;
+}
+
+static int allnul(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (p[i] != '\0') return 0;
+  return 1;
+}
+
+/* Options from p[pos..n): name NUL value NUL ...  Trailing NUL padding
+ * after the last complete option is tolerated (as FreeBSD's tftpd does). */
+static const char *parse_opts(const char *p, size_t pos, size_t n, lnet_TftpPacket *out) {
+  out->nopts = 0;
+  while (pos < n) {
+    const char *name, *value, *z;
+    size_t namelen, valuelen;
+    int i;
+    if (allnul(p + pos, n - pos)) break;
+    name = p + pos;
+    z = memchr(name, '\0', n - pos);
+    if (z == NULL) return "unterminated option name";
+    namelen = (size_t)(z - name);
+    if (namelen == 0) return "empty option name";
+    pos += namelen + 1;
+    if (pos >= n) return "option without a value";
+    value = p + pos;
+    z = memchr(value, '\0', n - pos);
+    if (z == NULL) return "unterminated option value";
+    valuelen = (size_t)(z - value);
+    pos += valuelen + 1;
+    if (out->nopts >= LNET_TFTP_MAXOPTS) return "too many options";
+    for (i = 0; i < out->nopts; i++)
+      if (caseeq(out->opts[i].name, out->opts[i].namelen, name, namelen))
+        return "duplicate option";
+    out->opts[out->nopts].name = name;
+    out->opts[out->nopts].namelen = namelen;
+    out->opts[out->nopts].value = value;
+    out->opts[out->nopts].valuelen = valuelen;
+    out->nopts++;
+  }
+  return NULL;
+}
+
+const char *lnet_tftp_parse(const char *p, size_t n, size_t blksize,
+                            lnet_TftpPacket *out) {
+  const char *z;
+  size_t pos;
+  unsigned op;
+  out->opcode = 0;
+  out->block = out->code = 0;
+  out->filename = out->mode = out->data = NULL;
+  out->filenamelen = out->modelen = out->datalen = 0;
+  out->nopts = 0;
+  if (n < 4) return "packet too short";
+  op = get16(p);
+  switch (op) {
+  case LNET_TFTP_RRQ:
+  case LNET_TFTP_WRQ:
+    out->opcode = (int)op;
+    if (n > LNET_TFTP_MAXREQ) return "request longer than 512 bytes";
+    z = memchr(p + 2, '\0', n - 2);
+    if (z == NULL) return "unterminated filename";
+    out->filename = p + 2;
+    out->filenamelen = (size_t)(z - out->filename);
+    if (out->filenamelen == 0) return "empty filename";
+    pos = 2 + out->filenamelen + 1;
+    if (pos >= n) return "missing mode";
+    z = memchr(p + pos, '\0', n - pos);
+    if (z == NULL) return "unterminated mode";
+    out->mode = p + pos;
+    out->modelen = (size_t)(z - out->mode);
+    if (out->modelen == 0) return "empty mode";
+    pos += out->modelen + 1;
+    return parse_opts(p, pos, n, out);
+  case LNET_TFTP_DATA:
+    out->opcode = (int)op;
+    out->block = get16(p + 2);
+    if (n - 4 > blksize) return "DATA larger than the block size";
+    out->data = p + 4;
+    out->datalen = n - 4;
+    return NULL;
+  case LNET_TFTP_ACK:
+    out->opcode = (int)op;
+    if (n != 4) return "ACK is not 4 bytes";
+    out->block = get16(p + 2);
+    return NULL;
+  case LNET_TFTP_ERROR:
+    out->opcode = (int)op;
+    out->code = get16(p + 2);
+    if (n == 4) return "unterminated ERROR message";
+    z = memchr(p + 4, '\0', n - 4);
+    if (z == NULL) return "unterminated ERROR message";
+    out->data = p + 4;
+    out->datalen = (size_t)(z - out->data);
+    return NULL; /* bytes after the terminator are ignored */
+  case LNET_TFTP_OACK:
+    out->opcode = (int)op;
+    if (n > LNET_TFTP_MAXREQ) return "OACK longer than 512 bytes";
+    z = parse_opts(p, 2, n, out);
+    if (z != NULL) return z;
+    if (out->nopts == 0) return "OACK without options";
+    return NULL;
+  default:
+    return "unknown opcode";
+  }
+}
+
+size_t lnet_netascii_size(const char *in, size_t n) {
+  size_t i, k = n;
+  for (i = 0; i < n; i++)
+    if (in[i] == '\r' || in[i] == '\n') k++;
+  return k;
+}
+
+size_t lnet_netascii_encode(const char *in, size_t n, char *out) {
+  size_t i, o = 0;
+  for (i = 0; i < n; i++) {
+    char c = in[i];
+    if (c == '\n') {
+      out[o++] = '\r';
+      out[o++] = '\n';
+    } else if (c == '\r') {
+      out[o++] = '\r';
+      out[o++] = '\0';
+    } else {
+      out[o++] = c;
+    }
+  }
+  return o;
+}
+
+size_t lnet_netascii_decode(const char *in, size_t n, int *pending, int final,
+                            char *out) {
+  size_t i = 0, o = 0;
+  int pend = *pending;
+  if (pend && n > 0) {
+    /* the CR that ended the previous chunk */
+    if (in[0] == '\n') {
+      out[o++] = '\n';
+      i = 1;
+    } else if (in[0] == '\0') {
+      out[o++] = '\r';
+      i = 1;
+    } else {
+      out[o++] = '\r';
+    }
+    pend = 0;
+  }
+  while (i < n) {
+    const char *cr = memchr(in + i, '\r', n - i);
+    size_t run = cr ? (size_t)(cr - (in + i)) : n - i;
+    memcpy(out + o, in + i, run);
+    o += run;
+    i += run;
+    if (i >= n) break;
+    /* in[i] is a CR */
+    if (i + 1 == n) {
+      pend = 1;
+      i++;
+    } else if (in[i + 1] == '\n') {
+      out[o++] = '\n';
+      i += 2;
+    } else if (in[i + 1] == '\0') {
+      out[o++] = '\r';
+      i += 2;
+    } else {
+      out[o++] = '\r'; /* CR followed by anything else: left as is */
+      i++;
+    }
+  }
+  if (pend && final) {
+    out[o++] = '\r';
+    pend = 0;
+  }
+  *pending = pend;
+  return o;
+}
+
+/* -------------------------------------------------------------- Lua layer */
+
+static int fail(lua_State *L, const char *reason) {
+  lua_pushnil(L);
+  lua_pushstring(L, reason);
+  return 2;
+}
+
+static unsigned checkblock(lua_State *L, int arg) {
+  lua_Integer b = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, b >= 0, arg, "block number must not be negative");
+  return (unsigned)(b & 0xFFFF);
+}
+
+static size_t checkblksize(lua_State *L, int arg) {
+  lua_Integer b = luaL_optinteger(L, arg, LNET_TFTP_BLKSIZE);
+  luaL_argcheck(L, b >= LNET_TFTP_BLKSIZE_MIN && b <= LNET_TFTP_BLKSIZE_MAX, arg,
+                "block size must be 8..65464");
+  return (size_t)b;
+}
+
+/* A packet that is not the one asked for: nil, reason, or for a valid
+ * ERROR packet nil, "error", code, message. */
+static int unexpected(lua_State *L, const char *p, size_t n, size_t blksize) {
+  lnet_TftpPacket pk;
+  const char *reason = lnet_tftp_parse(p, n, blksize, &pk);
+  if (reason != NULL) return fail(L, reason);
+  if (pk.opcode == LNET_TFTP_ERROR) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "error");
+    lua_pushinteger(L, (lua_Integer)pk.code);
+    lua_pushlstring(L, pk.data, pk.datalen);
+    return 4;
+  }
+  lua_pushnil(L);
+  lua_pushfstring(L, "unexpected %s packet", opnames[pk.opcode]);
+  return 2;
+}
+
+/* parse_data(packet [, blksize]) -> block, payload */
+static int l_parse_data(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  size_t blksize = checkblksize(L, 2);
+  if (n >= 4 && get16(p) == LNET_TFTP_DATA && n - 4 <= blksize) {
+    lua_pushinteger(L, (lua_Integer)get16(p + 2));
+    lua_pushlstring(L, p + 4, n - 4);
+    return 2;
+  }
+  return unexpected(L, p, n, blksize);
+}
+
+/* parse_ack(packet) -> block */
+static int l_parse_ack(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  if (n == 4 && get16(p) == LNET_TFTP_ACK) {
+    lua_pushinteger(L, (lua_Integer)get16(p + 2));
+    return 1;
+  }
+  return unexpected(L, p, n, LNET_TFTP_BLKSIZE_MAX);
+}
+
+/* opcode(packet) -> integer (any 16-bit value) or nil when shorter than 2 */
+static int l_opcode(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  if (n < 2) return fail(L, "packet too short");
+  lua_pushinteger(L, (lua_Integer)get16(p));
+  return 1;
+}
+
+static void pushlower(lua_State *L, const char *s, size_t len) {
+  char buf[LNET_TFTP_MAXREQ];
+  size_t i;
+  if (len > sizeof(buf)) len = sizeof(buf); /* cannot happen: requests are <= 512 */
+  for (i = 0; i < len; i++)
+    buf[i] = (char)lower((unsigned char)s[i]);
+  lua_pushlstring(L, buf, len);
+}
+
+static void setopts(lua_State *L, const lnet_TftpPacket *pk) {
+  int i;
+  lua_createtable(L, 0, pk->nopts); /* options */
+  lua_createtable(L, pk->nopts, 0); /* order */
+  for (i = 0; i < pk->nopts; i++) {
+    pushlower(L, pk->opts[i].name, pk->opts[i].namelen);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, i + 1);
+    lua_pushlstring(L, pk->opts[i].value, pk->opts[i].valuelen);
+    lua_rawset(L, -4);
+  }
+  lua_setfield(L, -3, "order");
+  lua_setfield(L, -2, "options");
+}
+
+/* decode(packet [, blksize]) -> table */
+static int l_decode(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  size_t blksize = checkblksize(L, 2);
+  lnet_TftpPacket pk;
+  const char *reason = lnet_tftp_parse(p, n, blksize, &pk);
+  if (reason != NULL) return fail(L, reason);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, opnames[pk.opcode]);
+  lua_setfield(L, -2, "op");
+  lua_pushinteger(L, pk.opcode);
+  lua_setfield(L, -2, "opcode");
+  switch (pk.opcode) {
+  case LNET_TFTP_RRQ:
+  case LNET_TFTP_WRQ:
+    lua_pushlstring(L, pk.filename, pk.filenamelen);
+    lua_setfield(L, -2, "filename");
+    pushlower(L, pk.mode, pk.modelen);
+    lua_setfield(L, -2, "mode");
+    setopts(L, &pk);
+    break;
+  case LNET_TFTP_DATA:
+    lua_pushinteger(L, (lua_Integer)pk.block);
+    lua_setfield(L, -2, "block");
+    lua_pushlstring(L, pk.data, pk.datalen);
+    lua_setfield(L, -2, "data");
+    break;
+  case LNET_TFTP_ACK:
+    lua_pushinteger(L, (lua_Integer)pk.block);
+    lua_setfield(L, -2, "block");
+    break;
+  case LNET_TFTP_ERROR:
+    lua_pushinteger(L, (lua_Integer)pk.code);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, pk.data, pk.datalen);
+    lua_setfield(L, -2, "message");
+    break;
+  default: /* OACK */
+    setopts(L, &pk);
+    break;
+  }
+  return 1;
+}
+
+/* --- encoders */
+
+static lua_Integer posrelat(lua_Integer pos, size_t len) {
+  if (pos > 0) return pos;
+  if (pos == 0) return 1;
+  if (pos < -(lua_Integer)len) return 1;
+  return (lua_Integer)len + pos + 1;
+}
+
+static lua_Integer endpos(lua_Integer pos, size_t len) {
+  if (pos > (lua_Integer)len) return (lua_Integer)len;
+  if (pos >= 0) return pos;
+  if (pos < -(lua_Integer)len) return 0;
+  return (lua_Integer)len + pos + 1;
+}
+
+/* data(block, payload [, i [, j]]) -> packet; payload:sub(i, j) is sent */
+static int l_data(lua_State *L) {
+  size_t len, plen;
+  unsigned block = checkblock(L, 1);
+  const char *s = luaL_checklstring(L, 2, &len);
+  lua_Integer i = posrelat(luaL_optinteger(L, 3, 1), len);
+  lua_Integer j = endpos(luaL_optinteger(L, 4, -1), len);
+  luaL_Buffer b;
+  char *out;
+  plen = (i > j) ? 0 : (size_t)(j - i + 1);
+  luaL_argcheck(L, plen <= LNET_TFTP_BLKSIZE_MAX, 2, "payload larger than 65464 bytes");
+  out = luaL_buffinitsize(L, &b, plen + 4);
+  put16(out, LNET_TFTP_DATA);
+  put16(out + 2, block);
+  if (plen > 0) memcpy(out + 4, s + (i - 1), plen);
+  luaL_pushresultsize(&b, plen + 4);
+  return 1;
+}
+
+/* ack(block) -> packet */
+static int l_ack(lua_State *L) {
+  char out[4];
+  put16(out, LNET_TFTP_ACK);
+  put16(out + 2, checkblock(L, 1));
+  lua_pushlstring(L, out, 4);
+  return 1;
+}
+
+/* error(code [, message]) -> packet; the message stops at a NUL and is cut
+ * to 507 bytes so the packet fits in 512. */
+static int l_error(lua_State *L) {
+  char out[LNET_TFTP_MAXREQ];
+  lua_Integer code = luaL_checkinteger(L, 1);
+  const char *msg;
+  size_t len;
+  luaL_argcheck(L, code >= 0 && code <= 0xFFFF, 1, "error code must be 0..65535");
+  msg = luaL_optstring(L, 2, code < NERRMSGS ? errmsgs[code] : "");
+  len = strlen(msg);
+  if (len > sizeof(out) - 5) len = sizeof(out) - 5;
+  put16(out, LNET_TFTP_ERROR);
+  put16(out + 2, (unsigned)code);
+  memcpy(out + 4, msg, len);
+  out[4 + len] = '\0';
+  lua_pushlstring(L, out, len + 5);
+  return 1;
+}
+
+/* A request being built: each field is appended with its NUL. */
+typedef struct ReqBuf {
+  char buf[LNET_TFTP_MAXREQ];
+  size_t n;
+  int over;
+} ReqBuf;
+
+static void rb_add(ReqBuf *rb, const char *s, size_t len) {
+  if (rb->over || len + 1 > sizeof(rb->buf) - rb->n) {
+    rb->over = 1;
+    return;
+  }
+  memcpy(rb->buf + rb->n, s, len);
+  rb->n += len;
+  rb->buf[rb->n++] = '\0';
+}
+
+typedef struct OptName {
+  const char *s;
+  size_t len;
+} OptName;
+
+/* Room for more names than can fit in 512 bytes ("a" NUL "" NUL is 3). */
+#define MAXNAMES 256
+
+typedef struct OptSet {
+  OptName names[MAXNAMES];
+  int n;
+} OptSet;
+
+/* Appends one option: name (alive in the options table) and the value at
+ * stack index vi. */
+static const char *add_opt(lua_State *L, int arg, ReqBuf *rb, OptSet *set,
+                           const char *name, size_t nlen, int vi) {
+  size_t vlen;
+  const char *value;
+  char tmp[32];
+  int i;
+  if (lua_type(L, vi) == LUA_TSTRING) {
+    value = lua_tolstring(L, vi, &vlen);
+  } else {
+    int isint = 0;
+    lua_Integer v = lua_tointegerx(L, vi, &isint);
+    if (lua_type(L, vi) != LUA_TNUMBER || !isint)
+      luaL_argerror(L, arg, "option values must be strings or integers");
+    vlen = (size_t)snprintf(tmp, sizeof(tmp), LUA_INTEGER_FMT, v);
+    value = tmp;
+  }
+  if (nlen == 0) return "empty option name";
+  if (strlen(name) != nlen) return "option name contains NUL";
+  if (strlen(value) != vlen) return "option value contains NUL";
+  if (set->n >= MAXNAMES) {
+    rb->over = 1;
+    return NULL;
+  }
+  for (i = 0; i < set->n; i++)
+    if (caseeq(set->names[i].s, set->names[i].len, name, nlen)) return "duplicate option";
+  set->names[set->n].s = name;
+  set->names[set->n].len = nlen;
+  set->n++;
+  rb_add(rb, name, nlen);
+  rb_add(rb, value, vlen);
+  return NULL;
+}
+
+static int cmpnames(const void *a, const void *b) {
+  const OptName *x = a, *y = b;
+  size_t m = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->s, y->s, m);
+  if (c != 0) return c;
+  return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Options at stack index idx (argument arg): nil, an array of {name, value}
+ * pairs (wire order = array order) or a name -> value map (sorted by name). */
+static const char *add_opts(lua_State *L, int idx, int arg, ReqBuf *rb) {
+  OptSet *set;
+  const char *reason = NULL, *name;
+  size_t nlen;
+  lua_Integer i, len;
+  if (lua_isnoneornil(L, idx)) return NULL;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  set = lua_newuserdatauv(L, sizeof(OptSet), 0); /* too big for the C stack */
+  set->n = 0;
+  len = (lua_Integer)lua_rawlen(L, idx);
+  if (len > 0) {
+    for (i = 1; i <= len && reason == NULL; i++) {
+      if (lua_rawgeti(L, idx, i) != LUA_TTABLE)
+        luaL_argerror(L, arg, "options must be {name, value} pairs");
+      if (lua_rawgeti(L, -1, 1) != LUA_TSTRING)
+        luaL_argerror(L, arg, "option names must be strings");
+      lua_rawgeti(L, -2, 2);
+      name = lua_tolstring(L, -2, &nlen); /* the pair table keeps it alive */
+      reason = add_opt(L, arg, rb, set, name, nlen, lua_gettop(L));
+      lua_pop(L, 3);
+    }
+  } else {
+    OptName *names = set->names;
+    int k, count = 0, overflow = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_argerror(L, arg, "option names must be strings");
+      if (count < MAXNAMES) {
+        names[count].s = lua_tolstring(L, -2, &names[count].len);
+        count++;
+      } else {
+        overflow = 1;
+      }
+      lua_pop(L, 1);
+    }
+    if (overflow) {
+      rb->over = 1;
+    } else {
+      /* sort a copy: set->names is reused for the duplicate check */
+      OptName *sorted = lua_newuserdatauv(L, sizeof(OptName) * (size_t)(count + 1), 0);
+      memcpy(sorted, names, sizeof(OptName) * (size_t)count);
+      qsort(sorted, (size_t)count, sizeof(OptName), cmpnames);
+      for (k = 0; k < count && reason == NULL; k++) {
+        lua_pushlstring(L, sorted[k].s, sorted[k].len);
+        lua_rawget(L, idx);
+        reason = add_opt(L, arg, rb, set, sorted[k].s, sorted[k].len, lua_gettop(L));
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1); /* set */
+  return reason;
+}
+
+static int request(lua_State *L, unsigned op) {
+  size_t flen, mlen;
+  const char *file = luaL_checklstring(L, 1, &flen);
+  const char *mode = luaL_optlstring(L, 2, "octet", &mlen);
+  const char *reason;
+  ReqBuf rb;
+  if (flen == 0) return fail(L, "empty filename");
+  if (strlen(file) != flen) return fail(L, "filename contains NUL");
+  if (mlen == 0) return fail(L, "empty mode");
+  if (strlen(mode) != mlen) return fail(L, "mode contains NUL");
+  rb.n = 2;
+  rb.over = 0;
+  put16(rb.buf, op);
+  rb_add(&rb, file, flen);
+  rb_add(&rb, mode, mlen);
+  reason = add_opts(L, 3, 3, &rb);
+  if (reason != NULL) return fail(L, reason);
+  if (rb.over) return fail(L, "request longer than 512 bytes");
+  lua_pushlstring(L, rb.buf, rb.n);
+  return 1;
+}
+
+/* rrq(filename [, mode [, opts]]) -> packet */
+static int l_rrq(lua_State *L) {
+  return request(L, LNET_TFTP_RRQ);
+}
+
+/* wrq(filename [, mode [, opts]]) -> packet */
+static int l_wrq(lua_State *L) {
+  return request(L, LNET_TFTP_WRQ);
+}
+
+/* oack(opts) -> packet */
+static int l_oack(lua_State *L) {
+  ReqBuf rb;
+  const char *reason;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  rb.n = 2;
+  rb.over = 0;
+  put16(rb.buf, LNET_TFTP_OACK);
+  reason = add_opts(L, 1, 1, &rb);
+  if (reason != NULL) return fail(L, reason);
+  if (rb.over) return fail(L, "OACK longer than 512 bytes");
+  if (rb.n == 2) return fail(L, "OACK without options");
+  lua_pushlstring(L, rb.buf, rb.n);
+  return 1;
+}
+
+/* --- netascii */
+
+/* netascii_encode(chunk) -> wire bytes (stateless) */
+static int l_netascii_encode(lua_State *L) {
+  size_t n, k;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char *out;
+  k = lnet_netascii_size(s, n);
+  if (k == n) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  out = luaL_buffinitsize(L, &b, k);
+  lnet_netascii_encode(s, n, out);
+  luaL_pushresultsize(&b, k);
+  return 1;
+}
+
+/* netascii_size(chunk) -> length of netascii_encode(chunk) */
+static int l_netascii_size(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushinteger(L, (lua_Integer)lnet_netascii_size(s, n));
+  return 1;
+}
+
+/* netascii_decode(chunk [, pending [, final]]) -> local bytes, pending */
+static int l_netascii_decode(lua_State *L) {
+  size_t n, k;
+  const char *s = luaL_checklstring(L, 1, &n);
+  int pending = lua_toboolean(L, 2);
+  int final = lua_toboolean(L, 3);
+  luaL_Buffer b;
+  char *out;
+  if (!pending && memchr(s, '\r', n) == NULL) {
+    lua_settop(L, 1);
+    lua_pushboolean(L, 0);
+    return 2;
+  }
+  out = luaL_buffinitsize(L, &b, n + 1);
+  k = lnet_netascii_decode(s, n, &pending, final, out);
+  luaL_pushresultsize(&b, k);
+  lua_pushboolean(L, pending);
+  return 2;
+}
+
+/* --- option values */
+
+/* optint(value [, min [, max]]) -> integer: strict decimal digits only */
+static int l_optint(lua_State *L) {
+  size_t n, i;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer lo = luaL_optinteger(L, 2, 0);
+  lua_Integer hi = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+  lua_Integer v = 0;
+  if (n == 0) return fail(L, "empty number");
+  for (i = 0; i < n; i++) {
+    int d;
+    if (s[i] < '0' || s[i] > '9') return fail(L, "not a decimal number");
+    d = s[i] - '0';
+    if (v > (LUA_MAXINTEGER - d) / 10) return fail(L, "number out of range");
+    v = v * 10 + d;
+  }
+  if (v < lo || v > hi) return fail(L, "number out of range");
+  lua_pushinteger(L, v);
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"rrq", l_rrq},
+    {"wrq", l_wrq},
+    {"data", l_data},
+    {"ack", l_ack},
+    {"error", l_error},
+    {"oack", l_oack},
+    {"decode", l_decode},
+    {"parse_data", l_parse_data},
+    {"parse_ack", l_parse_ack},
+    {"opcode", l_opcode},
+    {"netascii_encode", l_netascii_encode},
+    {"netascii_decode", l_netascii_decode},
+    {"netascii_size", l_netascii_size},
+    {"optint", l_optint},
+    {NULL, NULL},
+};
+
+static void setint(lua_State *L, const char *name, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, name);
+}
 
 void lnet_open_tftp(lua_State *L) {
-  (void)L;
+  int i;
+  luaL_newlib(L, funcs);
+  setint(L, "RRQ", LNET_TFTP_RRQ);
+  setint(L, "WRQ", LNET_TFTP_WRQ);
+  setint(L, "DATA", LNET_TFTP_DATA);
+  setint(L, "ACK", LNET_TFTP_ACK);
+  setint(L, "ERROR", LNET_TFTP_ERROR);
+  setint(L, "OACK", LNET_TFTP_OACK);
+  setint(L, "ERR_UNDEFINED", 0);
+  setint(L, "ERR_NOT_FOUND", 1);
+  setint(L, "ERR_ACCESS", 2);
+  setint(L, "ERR_DISK_FULL", 3);
+  setint(L, "ERR_ILLEGAL", 4);
+  setint(L, "ERR_UNKNOWN_TID", 5);
+  setint(L, "ERR_EXISTS", 6);
+  setint(L, "ERR_NO_USER", 7);
+  setint(L, "ERR_OPTION", 8);
+  setint(L, "MAX_REQUEST", LNET_TFTP_MAXREQ);
+  setint(L, "BLKSIZE", LNET_TFTP_BLKSIZE);
+  setint(L, "BLKSIZE_MIN", LNET_TFTP_BLKSIZE_MIN);
+  setint(L, "BLKSIZE_MAX", LNET_TFTP_BLKSIZE_MAX);
+  setint(L, "TIMEOUT_MIN", 1);
+  setint(L, "TIMEOUT_MAX", 255);
+  setint(L, "WINDOWSIZE_MIN", 1);
+  setint(L, "WINDOWSIZE_MAX", 65535);
+  lua_createtable(L, 6, 0);
+  for (i = 1; i <= 6; i++) {
+    lua_pushstring(L, opnames[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "opnames");
+  lua_createtable(L, NERRMSGS, 1);
+  for (i = 0; i < NERRMSGS; i++) {
+    lua_pushstring(L, errmsgs[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "messages");
+  lua_setfield(L, -2, "tftp");
 }
