@@ -1,0 +1,772 @@
+--- lnet.loop: threaded-style code on coroutines over epoll/poll.
+--
+-- Each task is a coroutine.  Inside a task, every lnet socket call that would
+-- block (`accept`, `connect`, `recv`, `recvfrom`, `receive`, `send`,
+-- `sendall`, `sendto`) suspends only that task and the loop resumes it when
+-- the fd is ready or its timeout passes.  Outside a task the same calls block
+-- as usual.  Only one task runs at a time and it is only ever switched out at
+-- a blocking call, so tasks share tables without locks.
+--
+--     local loop = require "lnet.loop"
+--     loop.spawn(function() loop.sleep(0.1); print("world") end)
+--     loop.spawn(function() print("hello") end)
+--     loop.run()
+--
+-- See docs/loop.md.
+-- @module lnet.loop
+
+local core = require "lnet.core"
+
+local WAIT, READ, WRITE = core.WAIT, core.READ, core.WRITE
+local gettime, cresume = core.gettime, core.resume
+local co_create, co_running, co_yield = coroutine.create, coroutine.running, coroutine.yield
+local co_status, co_close = coroutine.status, coroutine.close
+local type, select, error, tostring = type, select, error, tostring
+local traceback = debug.traceback
+local tpack, tunpack = table.pack, table.unpack
+local math_type = math.type
+
+local loop = {}
+
+-- Private sentinels for the loop's own yields.
+local SUSPEND = {} -- waiting on a Lua-side object (queue, event, join, sleep)
+local YIELD = {} -- loop.sleep(0): go to the back of the run queue
+local CANCEL = {} -- the running task cancelled itself
+
+------------------------------------------------------------------------------
+-- State (one loop per Lua state)
+
+local poller -- core.poller(), created on first use
+local events = {} -- reused output table of poller:wait
+local readers, writers = {}, {} -- fd -> task waiting on it
+local nfdwaits = 0 -- tasks waiting on an fd
+local rq, rqhead, rqtail = {}, 1, 0 -- run queue of tasks (ring-less array)
+local heap, hn = {}, 0 -- timers: binary min-heap of tasks on .deadline
+local alltasks, ntasks = {}, 0
+local current -- the task being resumed right now
+local running, stopping = false, false
+local errmode = "report" -- or "raise", or a function(task, err, tb)
+local pending_raise -- error to re-raise from run
+local taskseq = 0
+
+------------------------------------------------------------------------------
+-- Timer heap (indexed: a task holds its position in .hidx for O(log n) removal)
+
+local function hswap(i, j)
+  local a, b = heap[i], heap[j]
+  heap[i], heap[j] = b, a
+  a.hidx, b.hidx = j, i
+end
+
+local function hup(i)
+  while i > 1 do
+    local p = i // 2
+    if heap[p].deadline <= heap[i].deadline then return end
+    hswap(i, p)
+    i = p
+  end
+end
+
+local function hdown(i)
+  while true do
+    local l = 2 * i
+    if l > hn then return end
+    local m = l
+    if l < hn and heap[l + 1].deadline < heap[l].deadline then m = l + 1 end
+    if heap[i].deadline <= heap[m].deadline then return end
+    hswap(i, m)
+    i = m
+  end
+end
+
+local function hpush(t, deadline)
+  t.deadline = deadline
+  hn = hn + 1
+  heap[hn] = t
+  t.hidx = hn
+  hup(hn)
+end
+
+local function hremove(t)
+  local i = t.hidx
+  if not i then return end
+  t.hidx = nil
+  if i ~= hn then
+    local last = heap[hn]
+    heap[i] = last
+    last.hidx = i
+    heap[hn] = nil
+    hn = hn - 1
+    hup(i)
+    hdown(last.hidx)
+  else
+    heap[hn] = nil
+    hn = hn - 1
+  end
+end
+
+------------------------------------------------------------------------------
+-- Tasks
+
+local Task = {}
+Task.__index = Task
+
+local function getpoller()
+  if not poller then poller = assert(core.poller()) end
+  return poller
+end
+
+-- Interest of fd as the current waiters need it.
+local function interest(fd)
+  return (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+end
+
+-- Undo whatever t is waiting on (timer, fd, wait list).
+local function unwait(t)
+  if t.hidx then hremove(t) end
+  local fd = t.wfd
+  if fd then
+    t.wfd = nil
+    if readers[fd] == t then readers[fd] = nil; nfdwaits = nfdwaits - 1 end
+    if writers[fd] == t then writers[fd] = nil; nfdwaits = nfdwaits - 1 end
+    -- The fd stays armed in the poller; a wakeup without a waiter disarms it.
+  end
+  local list = t.wlist
+  if list then
+    t.wlist = nil
+    for i = 1, #list do
+      if list[i] == t then table.remove(list, i); break end
+    end
+  end
+end
+
+-- Put t on the run queue, to be resumed with value v.
+local function schedule(t, v)
+  t.state = "ready"
+  t.rval = v
+  rqtail = rqtail + 1
+  rq[rqtail] = t
+end
+
+-- Wake a waiting task with value v (true: ready, false: timed out).
+local function wake(t, v)
+  unwait(t)
+  schedule(t, v)
+end
+
+local function finish(t, state)
+  t.state = state
+  alltasks[t] = nil
+  ntasks = ntasks - 1
+  local joiners = t.joiners
+  if joiners then
+    t.joiners = nil
+    for i = 1, #joiners do
+      local j = joiners[i]
+      j.wlist = nil
+      wake(j, true)
+    end
+  end
+end
+
+local function report(t, err, tb)
+  if errmode == "raise" then
+    if not pending_raise then pending_raise = tb end
+    stopping = true
+  elseif type(errmode) == "function" then
+    errmode(t, err, tb)
+  else
+    io.stderr:write("lnet.loop: ", tostring(t), " failed: ", tb, "\n")
+    io.stderr:flush()
+  end
+end
+
+-- The task failed with err: its stack is still there for the traceback.
+local function fail(t, err)
+  local tb = traceback(t.co, tostring(err))
+  co_close(t.co)
+  t.err = err
+  finish(t, "error")
+  report(t, err, tb)
+end
+
+-- Handle what a resumed task returned or yielded.
+local function after(t, ok, tag, ...)
+  if not ok then return fail(t, tag) end
+  if co_status(t.co) == "dead" then
+    t.results = tpack(tag, ...)
+    return finish(t, "done")
+  end
+  if tag == WAIT then
+    local fd, ev, deadline = ...
+    local waiters = ev == READ and readers or writers
+    local other = waiters[fd]
+    if other and other ~= t then
+      return fail(t, ("lnet.loop: fd %d already has a %s task (%s): one waiter per direction")
+        :format(fd, ev == READ and "reading" or "writing", tostring(other)))
+    end
+    waiters[fd] = t
+    nfdwaits = nfdwaits + 1
+    t.wfd = fd
+    t.state = "waiting"
+    local ok2, _, code = getpoller():set(fd, interest(fd))
+    if not ok2 then
+      -- Not pollable (a regular file or /dev/null: always ready) or a bad fd:
+      -- resume now and let the syscall itself report it.
+      if code then wake(t, true) end
+      return
+    end
+    if deadline then hpush(t, deadline) end
+  elseif tag == SUSPEND then
+    t.state = "waiting"
+  elseif tag == YIELD then
+    schedule(t, true)
+  elseif tag == CANCEL then
+    co_close(t.co)
+    t.err = "cancelled"
+    finish(t, "cancelled")
+  else
+    fail(t, "lnet.loop: a task yielded values the loop does not understand "
+      .. "(use loop.sleep(0) to let other tasks run)")
+  end
+end
+
+local function step(t, v)
+  t.state = "running"
+  local prev = current
+  current = t
+  after(t, cresume(t.co, v))
+  current = prev
+end
+
+--- Start a new task running `fn(...)`; it first runs at the next turn of the loop.
+-- @tparam function fn the task body
+-- @param ... arguments for `fn`
+-- @treturn Task the task
+function loop.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  taskseq = taskseq + 1
+  local args = tpack(...)
+  local co
+  if args.n == 0 then
+    co = co_create(fn)
+  else
+    co = co_create(function() return fn(tunpack(args, 1, args.n)) end)
+  end
+  local t = setmetatable({ co = co, id = taskseq, state = "ready" }, Task)
+  alltasks[t] = true
+  ntasks = ntasks + 1
+  schedule(t, nil)
+  return t
+end
+
+-- The running task, checking that we are really in it (not in a coroutine
+-- nested inside it).
+local function intask(what)
+  local t = current
+  if t and co_running() == t.co then return t end
+  if t then
+    error("lnet.loop: " .. what .. " cannot wait inside a coroutine nested in a loop task "
+      .. "(call it from the task itself, or spawn another task)", 3)
+  end
+  return nil
+end
+
+--- Suspend the running task until woken (internal helper for waits on Lua objects).
+local function suspend(t, list, timeout)
+  if list then
+    list[#list + 1] = t
+    t.wlist = list
+  end
+  if timeout then hpush(t, gettime() + (timeout > 0 and timeout or 0)) end
+  return co_yield(SUSPEND)
+end
+
+local function checktimeout(timeout, n, fname)
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error(("bad argument #%d to '%s' (number expected, got %s)"):format(n, fname, type(timeout)), 3)
+  end
+  return timeout
+end
+
+--- The monotonic clock, in seconds (a float).
+-- @treturn number seconds
+function loop.now()
+  return gettime()
+end
+
+--- Suspend the running task for `seconds` (other tasks run meanwhile).
+-- `loop.sleep(0)` just lets the other ready tasks run first.  Outside a task
+-- it blocks the process.
+-- @tparam number seconds
+function loop.sleep(seconds)
+  checktimeout(seconds, 1, "sleep")
+  local t = intask("loop.sleep")
+  if not t then return core.sleep(seconds or 0) end
+  if not seconds or seconds <= 0 then
+    co_yield(YIELD)
+    return
+  end
+  hpush(t, gettime() + seconds)
+  co_yield(SUSPEND)
+end
+
+local function fdof(x, fname)
+  if math_type(x) == "integer" then return x end
+  if (type(x) == "userdata" or type(x) == "table") and x.fileno then
+    local fd = x:fileno()
+    if fd and fd >= 0 then return fd end
+    return nil
+  end
+  error(("bad argument #1 to '%s' (fd or socket expected, got %s)"):format(fname, type(x)), 3)
+end
+
+local function waitfd(x, timeout, ev, fname)
+  checktimeout(timeout, 2, fname)
+  local fd = fdof(x, fname)
+  if not fd then return nil, "closed" end
+  local t = intask(fname)
+  if not t then
+    local p <close> = assert(core.poller())
+    local out = {}
+    local ok = p:set(fd, ev)
+    if not ok then return true end
+    local deadline = timeout and gettime() + timeout
+    repeat
+      local left = deadline and deadline - gettime()
+      if left and left < 0 then left = 0 end
+      if p:wait(left, out) > 0 then return true end
+    until deadline and gettime() >= deadline
+    return nil, "timeout"
+  end
+  local waiters = ev == READ and readers or writers
+  if waiters[fd] then
+    error(("lnet.loop: fd %d already has a %s task (%s): one waiter per direction")
+      :format(fd, ev == READ and "reading" or "writing", tostring(waiters[fd])), 3)
+  end
+  local ok = co_yield(WAIT, fd, ev, timeout and gettime() + timeout or nil)
+  if ok then return true end
+  return nil, "timeout"
+end
+
+--- Wait until `fd_or_socket` is readable.
+-- @param fd_or_socket an integer fd or an object with `:fileno()`
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] boolean true when readable
+-- @return[2] nil, "timeout"
+function loop.readable(fd_or_socket, timeout)
+  return waitfd(fd_or_socket, timeout, READ, "readable")
+end
+
+--- Wait until `fd_or_socket` is writable.
+-- @param fd_or_socket an integer fd or an object with `:fileno()`
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] boolean true when writable
+-- @return[2] nil, "timeout"
+function loop.writable(fd_or_socket, timeout)
+  return waitfd(fd_or_socket, timeout, WRITE, "writable")
+end
+
+--- Task methods.
+-- @type Task
+
+--- Wait for the task to finish and get its results.
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] boolean true, followed by the task's return values
+-- @return[2] false, and the error value, `"cancelled"` or `"timeout"`
+function Task:join(timeout)
+  checktimeout(timeout, 1, "join")
+  local me = intask("task:join")
+  if me == self then error("lnet.loop: a task cannot join itself", 2) end
+  if self.state ~= "done" and self.state ~= "error" and self.state ~= "cancelled" then
+    if not me then
+      error("lnet.loop: task:join must be called from a task (or use loop.run)", 2)
+    end
+    self.joiners = self.joiners or {}
+    local woken = suspend(me, self.joiners, timeout)
+    if not woken then return false, "timeout" end
+  end
+  if self.state == "done" then
+    local r = self.results
+    return true, tunpack(r, 1, r.n)
+  end
+  return false, self.err
+end
+
+--- Cancel the task: it is removed from whatever it waits on and its
+-- coroutine is closed (its to-be-closed variables run).  Joiners get
+-- `false, "cancelled"`.  A task may cancel itself.
+-- @treturn boolean true if the task was still alive
+function Task:cancel()
+  local s = self.state
+  if s == "done" or s == "error" or s == "cancelled" then return false end
+  if s == "running" then
+    if co_running() ~= self.co then
+      error("lnet.loop: cannot cancel a task that is resuming a nested coroutine", 2)
+    end
+    co_yield(CANCEL)
+    return true -- not reached
+  end
+  unwait(self)
+  self.state = "cancelled" -- a stale run-queue entry is skipped
+  local ok, err = co_close(self.co)
+  self.err = "cancelled"
+  finish(self, "cancelled")
+  if not ok then report(self, err, tostring(err)) end
+  return true
+end
+
+--- The task's state: `"ready"`, `"running"`, `"waiting"`, `"done"`, `"error"` or `"cancelled"`.
+-- @treturn string
+function Task:status()
+  return self.state
+end
+
+function Task:__tostring()
+  return ("lnet.task(%d, %s)"):format(self.id, self.state)
+end
+
+--- @section end
+
+--- Run the loop until every task has finished or `loop.stop()` is called.
+-- @tparam[opt] function fn spawned as a first task, with the other arguments
+-- @return fn's results when fn was given and finished
+-- @raise the error of a task when `loop.onerror("raise")` is in effect
+function loop.run(fn, ...)
+  if running then error("lnet.loop: loop.run is already running", 2) end
+  local main = fn and loop.spawn(fn, ...)
+  running, stopping, pending_raise = true, false, nil
+  local ok, err = pcall(function()
+    while ntasks > 0 and not stopping do
+      -- 1. resume the tasks that are ready now (not the ones they wake)
+      local last = rqtail
+      while rqhead <= last do
+        local t = rq[rqhead]
+        rq[rqhead] = nil
+        rqhead = rqhead + 1
+        if t.state == "ready" then step(t, t.rval) end
+        if stopping then break end
+      end
+      if rqhead > rqtail then rqhead, rqtail = 1, 0 end
+      if stopping or ntasks == 0 then break end
+      -- 2. poll: no wait if tasks are ready, else until the next timer
+      local timeout
+      if rqhead <= rqtail then
+        timeout = 0
+      elseif hn > 0 then
+        timeout = heap[1].deadline - gettime()
+        if timeout < 0 then timeout = 0 end
+      elseif nfdwaits == 0 then
+        error("lnet.loop: deadlock: " .. ntasks .. " task(s) wait on each other"
+          .. " (queues, events or joins) and nothing else can wake them", 0)
+      end
+      if nfdwaits > 0 or timeout ~= 0 then
+        local p = getpoller()
+        local n = p:wait(timeout, events)
+        for i = 1, 2 * n, 2 do
+          local fd, ev = events[i], events[i + 1]
+          local r, w = readers[fd], writers[fd]
+          if r and ev & READ ~= 0 then
+            readers[fd] = nil; nfdwaits = nfdwaits - 1
+            r.wfd = nil
+            if r.hidx then hremove(r) end
+            schedule(r, true)
+          end
+          if w and ev & WRITE ~= 0 then
+            writers[fd] = nil; nfdwaits = nfdwaits - 1
+            w.wfd = nil
+            if w.hidx then hremove(w) end
+            schedule(w, true)
+          end
+          if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
+            p:set(fd, interest(fd)) -- nobody waits for this: disarm
+          end
+        end
+      end
+      -- 3. timers
+      if hn > 0 then
+        local now = gettime()
+        while hn > 0 and heap[1].deadline <= now do
+          wake(heap[1], false)
+        end
+      end
+    end
+  end)
+  running, stopping, current = false, false, nil
+  if not ok then error(err, 0) end
+  if pending_raise then
+    local e = pending_raise
+    pending_raise = nil
+    error(e, 0)
+  end
+  if main and main.state == "done" then
+    return tunpack(main.results, 1, main.results.n)
+  end
+end
+
+--- Make `loop.run` return after the current turn (tasks stay; a later run continues them).
+function loop.stop()
+  stopping = true
+end
+
+--- Choose what a task error does: `"report"` (the default: print the
+-- traceback on stderr, the other tasks carry on), `"raise"` (stop the loop
+-- and re-raise the error, with the traceback, from `loop.run`), or a
+-- function `handler(task, err, traceback)`.
+-- @param mode `"report"`, `"raise"` or a function
+-- @return the previous mode
+function loop.onerror(mode)
+  if mode ~= "report" and mode ~= "raise" and type(mode) ~= "function" then
+    error("bad argument #1 to 'onerror' (\"report\", \"raise\" or function expected)", 2)
+  end
+  local old = errmode
+  errmode = mode
+  return old
+end
+
+--- Cancel every task and forget every wait (for tests and clean restarts).
+function loop.reset()
+  if running then error("lnet.loop: loop.reset while the loop runs", 2) end
+  local list = {}
+  for t in pairs(alltasks) do list[#list + 1] = t end
+  table.sort(list, function(a, b) return a.id < b.id end)
+  for _, t in ipairs(list) do t:cancel() end
+  rq, rqhead, rqtail = {}, 1, 0
+  heap, hn = {}, 0
+  readers, writers, nfdwaits = {}, {}, 0
+  if poller then poller:close(); poller = nil end
+end
+
+--- The number of live tasks.
+-- @treturn integer
+function loop.count()
+  return ntasks
+end
+
+--- The running task, or nil outside tasks.
+-- @treturn Task|nil
+function loop.current()
+  return current
+end
+
+------------------------------------------------------------------------------
+--- Queues: FIFO between tasks, like Python's `queue.Queue`.
+-- @type Queue
+
+local Queue = {}
+Queue.__index = Queue
+
+--- Make a queue.
+-- @tparam[opt] integer maxsize `put` blocks when the queue holds that many items (default: unbounded)
+-- @treturn Queue
+function loop.queue(maxsize)
+  if maxsize ~= nil and (math_type(maxsize) ~= "integer" or maxsize < 1) then
+    error("bad argument #1 to 'queue' (positive integer expected)", 2)
+  end
+  return setmetatable({ items = {}, head = 1, tail = 0, maxsize = maxsize,
+    getters = {}, putters = {} }, Queue)
+end
+
+--- Number of items in the queue.
+-- @treturn integer
+function Queue:len()
+  return self.tail - self.head + 1
+end
+
+--- Whether the queue is empty.
+-- @treturn boolean
+function Queue:empty()
+  return self.tail < self.head
+end
+
+--- Whether the queue is full.
+-- @treturn boolean
+function Queue:full()
+  return self.maxsize ~= nil and self:len() >= self.maxsize
+end
+
+--- Append an item; blocks the task while the queue is full.
+-- @param item any value but nil
+-- @tparam[opt] number timeout seconds; 0 never blocks
+-- @treturn[1] boolean true
+-- @return[2] nil, "full" (timeout 0) or nil, "timeout"
+function Queue:put(item, timeout)
+  if item == nil then error("bad argument #1 to 'put' (value expected, got nil)", 2) end
+  checktimeout(timeout, 2, "put")
+  local g = self.getters[1]
+  if g then -- hand it over directly
+    table.remove(self.getters, 1)
+    g.wlist = nil
+    g.gotitem = item
+    wake(g, true)
+    return true
+  end
+  if self.maxsize and self:len() >= self.maxsize then
+    if timeout == 0 then return nil, "full" end
+    local t = intask("queue:put")
+    if not t then error("lnet.loop: queue:put on a full queue must be called from a task", 2) end
+    t.putitem = item
+    local ok = suspend(t, self.putters, timeout)
+    t.putitem = nil
+    if not ok then return nil, "timeout" end
+    return true -- a getter moved our item into the queue
+  end
+  self.tail = self.tail + 1
+  self.items[self.tail] = item
+  return true
+end
+
+--- Remove and return the oldest item; blocks the task while the queue is empty.
+-- @tparam[opt] number timeout seconds; 0 never blocks
+-- @return[1] the item
+-- @return[2] nil, "empty" (timeout 0) or nil, "timeout"
+function Queue:get(timeout)
+  checktimeout(timeout, 1, "get")
+  if self.tail >= self.head then
+    local h = self.head
+    local item = self.items[h]
+    self.items[h] = nil
+    self.head = h + 1
+    local p = self.putters[1]
+    if p then -- room now: take the first blocked putter's item
+      table.remove(self.putters, 1)
+      p.wlist = nil
+      self.tail = self.tail + 1
+      self.items[self.tail] = p.putitem
+      wake(p, true)
+    elseif self.head > self.tail then
+      self.head, self.tail = 1, 0
+    end
+    return item
+  end
+  if timeout == 0 then return nil, "empty" end
+  local t = intask("queue:get")
+  if not t then error("lnet.loop: queue:get on an empty queue must be called from a task", 2) end
+  local ok = suspend(t, self.getters, timeout)
+  if not ok then return nil, "timeout" end
+  local item = t.gotitem
+  t.gotitem = nil
+  return item
+end
+
+--- @section end
+
+------------------------------------------------------------------------------
+--- Events: a flag tasks can wait for, like Python's `threading.Event`.
+-- @type Event
+
+local Event = {}
+Event.__index = Event
+
+--- Make an event (initially not set).
+-- @treturn Event
+function loop.event()
+  return setmetatable({ flag = false, waiters = {} }, Event)
+end
+
+--- Set the flag and wake every waiting task.
+function Event:set()
+  self.flag = true
+  local w = self.waiters
+  self.waiters = {}
+  for i = 1, #w do
+    w[i].wlist = nil
+    wake(w[i], true)
+  end
+end
+
+--- Wake the tasks waiting now without setting the flag (a condition's notify_all).
+-- @treturn integer how many tasks were woken
+function Event:signal()
+  local w = self.waiters
+  self.waiters = {}
+  for i = 1, #w do
+    w[i].wlist = nil
+    wake(w[i], true)
+  end
+  return #w
+end
+
+--- Clear the flag.
+function Event:clear()
+  self.flag = false
+end
+
+--- Whether the flag is set.
+-- @treturn boolean
+function Event:is_set()
+  return self.flag
+end
+
+--- Wait until the flag is set (returns at once if it is) or `signal` is called.
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] boolean true
+-- @return[2] nil, "timeout"
+function Event:wait(timeout)
+  checktimeout(timeout, 1, "wait")
+  if self.flag then return true end
+  local t = intask("event:wait")
+  if not t then error("lnet.loop: event:wait must be called from a task", 2) end
+  if timeout == 0 then return nil, "timeout" end
+  if suspend(t, self.waiters, timeout) then return true end
+  return nil, "timeout"
+end
+
+--- @section end
+
+------------------------------------------------------------------------------
+--- Standard input as lines, readable by a task while other tasks run.
+-- stdin is never switched to non-blocking mode: the loop waits until it is
+-- readable and then does a single read(), which does not block.
+-- @type Stdin
+
+local Stdin = {}
+Stdin.__index = Stdin
+local stdin_obj
+
+--- The standard input line reader (one per process).
+-- @treturn Stdin
+function loop.stdin()
+  if not stdin_obj then
+    stdin_obj = setmetatable({ r = core.linereader(0) }, Stdin)
+  end
+  return stdin_obj
+end
+
+--- Read one line (without its end of line).
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] string the line
+-- @return[2] nil at end of input
+-- @return[3] nil, "timeout"
+function Stdin:readline(timeout)
+  checktimeout(timeout, 1, "readline")
+  local r = self.r
+  local deadline = timeout and gettime() + timeout
+  while true do
+    local line = r:getline()
+    if line then return line end
+    if r:eof() then return nil end
+    if current then
+      local ok, err = loop.readable(0, deadline and math.max(0, deadline - gettime()))
+      if not ok then return nil, err end
+    end
+    local n, err = r:fill()
+    if not n then return nil, err end
+  end
+end
+
+--- Iterate over the lines of standard input.
+-- @return an iterator
+function Stdin:lines()
+  return function() return (self:readline()) end
+end
+
+--- The fd (0).
+-- @treturn integer
+function Stdin:fileno()
+  return 0
+end
+
+return loop
