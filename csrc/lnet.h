@@ -31,12 +31,12 @@
 
 /* The userdata behind a socket object (csrc/socket.c). */
 typedef struct lnet_Socket {
-  int fd;            /* -1 once closed */
-  int family;        /* AF_INET, AF_INET6, AF_UNIX */
-  int type;          /* SOCK_STREAM, SOCK_DGRAM */
+  int fd;     /* -1 once closed */
+  int family; /* AF_INET, AF_INET6, AF_UNIX */
+  int type;   /* SOCK_STREAM, SOCK_DGRAM */
   int proto;
-  double timeout;    /* seconds; < 0 means block forever */
-  char *buf;         /* read-ahead buffer for the line reader */
+  double timeout; /* seconds; < 0 means block forever */
+  char *buf;      /* read-ahead buffer for the line reader */
   size_t bpos, blen, bcap;
 } lnet_Socket;
 
@@ -64,11 +64,15 @@ int lnet_resumed(lua_State *L);
 void lnet_pushwait(lua_State *L);
 
 /* addr.c */
-int lnet_sockaddr(lua_State *L, int family, int type, const char *host,
-                  const char *port, struct sockaddr_storage *ss,
-                  socklen_t *len, int passive);
+int lnet_sockaddr(lua_State *L, int family, int type, const char *host, const char *port,
+                  struct sockaddr_storage *ss, socklen_t *len, int passive);
+int lnet_pushaddrlist(lua_State *L, int family, int type, const char *host,
+                      const char *port);
 int lnet_pushaddr(lua_State *L, const struct sockaddr *sa, socklen_t len);
 const char *lnet_family_name(int family);
+int lnet_optfamily(lua_State *L, int idx, int def);
+int lnet_opttype(lua_State *L, int idx, int def);
+const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size);
 
 /* socket.c */
 lnet_Socket *lnet_checksocket(lua_State *L, int idx);

@@ -1,0 +1,1118 @@
+/*
+ * socket.c - the socket object: BSD sockets with Python's names.
+ *
+ * Every fd is non-blocking and close-on-exec.  A call that would block waits
+ * through lnet_wait (wait.c): poll() in plain code, a yield inside a loop
+ * task.  Each blocking method is a lua_KFunction so that it can be resumed
+ * after such a yield; its state lives on the Lua stack, not in C locals:
+ * slot 1 is the socket, the method's arguments follow, then the deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lnet.h"
+
+#define STACKBUF 8192             /* reads up to this size use the C stack */
+#define MAXREAD (4 * 1024 * 1024) /* one recv never asks for more than this */
+#define MAXLINE (1024 * 1024)     /* the line reader's limit */
+
+/* ---------------------------------------------------------------- helpers */
+
+lnet_Socket *lnet_checksocket(lua_State *L, int idx) {
+  return (lnet_Socket *)luaL_checkudata(L, idx, LNET_SOCKET_MT);
+}
+
+lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int proto) {
+  lnet_Socket *s = (lnet_Socket *)lua_newuserdatauv(L, sizeof(lnet_Socket), 0);
+  memset(s, 0, sizeof(*s));
+  s->fd = fd;
+  s->family = family;
+  s->type = type;
+  s->proto = proto;
+  s->timeout = -1;
+  luaL_setmetatable(L, LNET_SOCKET_MT);
+  return s;
+}
+
+static double deadline(const lnet_Socket *s) {
+  return s->timeout < 0 ? -1 : lnet_now() + s->timeout;
+}
+
+static int pushclosed(lua_State *L) {
+  return lnet_pushfail(L, "closed", EBADF);
+}
+
+static int pushtimeout(lua_State *L) {
+  return lnet_pushfail(L, "timeout", ETIMEDOUT);
+}
+
+static int pushinterrupted(lua_State *L) {
+  return lnet_pushfail(L, "interrupted", EINTR);
+}
+
+/* Result of lnet_wait that ends the call, or 0 to go on. */
+static int waitfail(lua_State *L, int w) {
+  if (w == LNET_TIMEOUT) return pushtimeout(L);
+  if (w == LNET_INTERRUPTED) return pushinterrupted(L);
+  return 0;
+}
+
+static int wouldblock(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+static void freebuf(lnet_Socket *s) {
+  free(s->buf);
+  s->buf = NULL;
+  s->bpos = s->blen = s->bcap = 0;
+}
+
+/* Make room for at least `more` bytes after blen; returns 0 on no memory. */
+static int reserve(lnet_Socket *s, size_t more) {
+  if (s->bpos > 0 && (s->bpos == s->blen || s->bcap - s->blen < more)) {
+    memmove(s->buf, s->buf + s->bpos, s->blen - s->bpos);
+    s->blen -= s->bpos;
+    s->bpos = 0;
+  }
+  if (s->bcap - s->blen < more) {
+    size_t cap = s->bcap ? s->bcap : 4096;
+    char *nb;
+    while (cap - s->blen < more)
+      cap *= 2;
+    nb = (char *)realloc(s->buf, cap);
+    if (nb == NULL) return 0;
+    s->buf = nb;
+    s->bcap = cap;
+  }
+  return 1;
+}
+
+static int closefd(lnet_Socket *s) {
+  int rc = 0;
+  if (s->fd >= 0) {
+    rc = close(s->fd); /* Linux frees the fd even on EINTR: never retry */
+    s->fd = -1;
+  }
+  freebuf(s);
+  return rc;
+}
+
+static const char *kindname(const lnet_Socket *s) {
+  switch (s->family) {
+  case AF_INET:
+    return s->type == SOCK_STREAM ? "tcp" : s->type == SOCK_DGRAM ? "udp" : "inet";
+  case AF_INET6:
+    return s->type == SOCK_STREAM ? "tcp6" : s->type == SOCK_DGRAM ? "udp6" : "inet6";
+  case AF_UNIX:
+    return s->type == SOCK_STREAM  ? "unix-stream"
+           : s->type == SOCK_DGRAM ? "unix-dgram"
+                                   : "unix";
+  default:
+    return "socket";
+  }
+}
+
+/* Push "host:port", "[v6]:port" or the path for an address. */
+static void pushendpoint(lua_State *L, const struct sockaddr *sa, socklen_t len) {
+  int n = lnet_pushaddr(L, sa, len);
+  if (n == 2) {
+    if (sa->sa_family == AF_INET6)
+      lua_pushfstring(L, "[%s]:%d", lua_tostring(L, -2), (int)lua_tointeger(L, -1));
+    else
+      lua_pushfstring(L, "%s:%d", lua_tostring(L, -2), (int)lua_tointeger(L, -1));
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+  } else if (lua_rawlen(L, -1) == 0) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "(unnamed)");
+  }
+}
+
+/* ------------------------------------------------------------ constructors */
+
+static int newsock(lua_State *L, int family, int type, int proto) {
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) return lnet_pusherror(L, errno);
+  lnet_newsocket(L, fd, family, type, proto);
+  return 1;
+}
+
+/* lnet.socket([family [, type [, proto]]]) -> socket (AF_INET, SOCK_STREAM) */
+static int l_socket(lua_State *L) {
+  int family = lnet_optfamily(L, 1, AF_INET);
+  int type = lnet_opttype(L, 2, SOCK_STREAM);
+  int proto = (int)luaL_optinteger(L, 3, 0);
+  return newsock(L, family, type, proto);
+}
+
+/* lnet.tcp([family]) -> stream socket */
+static int l_tcp(lua_State *L) {
+  return newsock(L, lnet_optfamily(L, 1, AF_INET), SOCK_STREAM, 0);
+}
+
+/* lnet.udp([family]) -> datagram socket */
+static int l_udp(lua_State *L) {
+  return newsock(L, lnet_optfamily(L, 1, AF_INET), SOCK_DGRAM, 0);
+}
+
+/* lnet.socketpair([family [, type]]) -> a, b (AF_UNIX, SOCK_STREAM) */
+static int l_socketpair(lua_State *L) {
+  int family = lnet_optfamily(L, 1, AF_UNIX);
+  int type = lnet_opttype(L, 2, SOCK_STREAM);
+  int sv[2];
+  if (socketpair(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+    return lnet_pusherror(L, errno);
+  lnet_newsocket(L, sv[0], family, type, 0);
+  lnet_newsocket(L, sv[1], family, type, 0);
+  return 2;
+}
+
+/* ------------------------------------------------------------- addresses */
+
+/* Resolve the (host, port) or (path) arguments at idx for socket s. */
+static int checkaddr(lua_State *L, lnet_Socket *s, int idx, struct sockaddr_storage *ss,
+                     socklen_t *len, int passive) {
+  char portbuf[32];
+  const char *host, *port = "0";
+  if (s->family == AF_UNIX) {
+    host = luaL_checkstring(L, idx);
+  } else {
+    host = luaL_checkstring(L, idx);
+    port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
+  }
+  return lnet_sockaddr(L, s->family, s->type, host, port, ss, len, passive);
+}
+
+/* sock:bind(host, port) or sock:bind(path) -> true */
+static int sock_bind(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int n;
+  if (s->fd < 0) return pushclosed(L);
+  n = checkaddr(L, s, 2, &ss, &len, 1);
+  if (n) return n;
+  if (bind(s->fd, (struct sockaddr *)&ss, len) != 0) return lnet_pusherror(L, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:listen([backlog]) -> true */
+static int sock_listen(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  int backlog = (int)luaL_optinteger(L, 2, SOMAXCONN);
+  if (s->fd < 0) return pushclosed(L);
+  if (listen(s->fd, backlog) != 0) return lnet_pusherror(L, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int getname(lua_State *L, int peer) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int rc;
+  if (s->fd < 0) return pushclosed(L);
+  memset(&ss, 0, sizeof(ss));
+  rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &len)
+            : getsockname(s->fd, (struct sockaddr *)&ss, &len);
+  if (rc != 0) return lnet_pusherror(L, errno);
+  return lnet_pushaddr(L, (struct sockaddr *)&ss, len);
+}
+
+/* sock:getsockname() -> host, port (or path) */
+static int sock_getsockname(lua_State *L) {
+  return getname(L, 0);
+}
+
+/* sock:getpeername() -> host, port (or path) */
+static int sock_getpeername(lua_State *L) {
+  return getname(L, 1);
+}
+
+/* ----------------------------------------------------------------- accept */
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  (void)ctx;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd, err, w;
+    if (s->fd < 0) return pushclosed(L);
+    fd = accept4(s->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      lnet_newsocket(L, fd, s->family, s->type, s->proto);
+      return 1 + lnet_pushaddr(L, (struct sockaddr *)&ss, len);
+    }
+    err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (!wouldblock(err)) return lnet_pusherror(L, err);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 2), 0, accept_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* sock:accept() -> client, host, port (client, path for Unix sockets) */
+static int sock_accept(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_settop(L, 1);
+  lua_pushnumber(L, deadline(s)); /* 2 */
+  return accept_k(L, LUA_OK, 0);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int so_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+/* Stack: 1 sock, 2 host, 3 port, 4 array of sockaddr strings, 5 deadline,
+ * 6 index being tried, 7 last error. */
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  int n = (int)lua_rawlen(L, 4);
+  int i = (int)lua_tointeger(L, 6);
+  int pending = (int)ctx, resumed = 0;
+  if (status == LUA_YIELD) {
+    if (lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+    resumed = 1;
+  }
+  for (;;) {
+    int err;
+    if (s->fd < 0) return pushclosed(L);
+    if (!pending) {
+      size_t len;
+      const char *sa;
+      if (i > n) break;
+      lua_rawgeti(L, 4, i);
+      sa = lua_tolstring(L, -1, &len);
+      lua_pop(L, 1); /* the string stays alive in the array */
+      if (connect(s->fd, (const struct sockaddr *)sa, (socklen_t)len) == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+      }
+      err = errno;
+      if (err == EISCONN) {
+        lua_pushboolean(L, 1);
+        return 1;
+      }
+      if (err != EINPROGRESS && err != EALREADY && err != EINTR) {
+        lua_pushinteger(L, err);
+        lua_replace(L, 7);
+        lua_pushinteger(L, ++i);
+        lua_replace(L, 6);
+        continue;
+      }
+      if (s->timeout == 0) return lnet_pushfail(L, "timeout", EINPROGRESS);
+      pending = 1;
+    }
+    if (!resumed) {
+      int w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), 1, connect_k);
+      if ((w = waitfail(L, w)) != 0) return w;
+    }
+    resumed = 0;
+    pending = 0;
+    err = so_error(s->fd);
+    if (err == 0) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    lua_pushinteger(L, err);
+    lua_replace(L, 7);
+    lua_pushinteger(L, ++i);
+    lua_replace(L, 6);
+  }
+  return lnet_pusherror(L, (int)lua_tointeger(L, 7));
+}
+
+/* sock:connect(host, port) or sock:connect(path) -> true.  A name is
+ * resolved with getaddrinfo and each address is tried in turn, all within
+ * the socket's timeout. */
+static int sock_connect(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  double dl = deadline(s);
+  if (s->fd < 0) return pushclosed(L);
+  lua_settop(L, 3);
+  if (s->family == AF_INET || s->family == AF_INET6) {
+    char portbuf[32];
+    const char *host = luaL_checkstring(L, 2);
+    const char *port = lnet_checkport(L, 3, portbuf, sizeof(portbuf));
+    int r = lnet_pushaddrlist(L, s->family, s->type, host, port); /* 4 */
+    if (r != 1) return r;
+  } else {
+    int r = checkaddr(L, s, 2, &ss, &len, 0);
+    if (r) return r;
+    lua_createtable(L, 1, 0); /* 4 */
+    lua_pushlstring(L, (const char *)&ss, len);
+    lua_rawseti(L, 4, 1);
+  }
+  lua_pushnumber(L, dl);      /* 5 */
+  lua_pushinteger(L, 1);      /* 6 */
+  lua_pushinteger(L, EINVAL); /* 7 */
+  return connect_k(L, LUA_OK, 0);
+}
+
+/* ------------------------------------------------------------------- send */
+
+/* Stack: 1 sock, 2 data, 3 i, 4 j, 5 deadline. */
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  size_t from = (size_t)ctx, to = (size_t)lua_tointeger(L, 4);
+  (void)len;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  for (;;) {
+    ssize_t r;
+    int err, w;
+    if (s->fd < 0) return pushclosed(L);
+    r = send(s->fd, data + from, to - from, MSG_NOSIGNAL);
+    if (r >= 0) {
+      lua_pushinteger(L, (lua_Integer)r);
+      return 1;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!wouldblock(err)) return lnet_pusherror(L, err);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), ctx, send_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* Translate Lua's i, j (1-based, inclusive, negatives from the end). */
+static void range(lua_State *L, size_t len, int ii, size_t *from, size_t *to) {
+  lua_Integer i = luaL_optinteger(L, ii, 1), j = luaL_optinteger(L, ii + 1, -1);
+  lua_Integer n = (lua_Integer)len;
+  if (i < 0) i = i < -n ? 1 : n + i + 1;
+  if (i == 0) i = 1;
+  if (j < 0) j = j < -n ? 0 : n + j + 1;
+  if (j > n) j = n;
+  *from = (size_t)(i - 1);
+  *to = i > j ? *from : (size_t)j;
+}
+
+/* sock:send(data [, i [, j]]) -> bytes sent (may be fewer than asked) */
+static int sock_send(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  size_t len, from, to;
+  luaL_checklstring(L, 2, &len);
+  range(L, len, 3, &from, &to);
+  lua_settop(L, 2);
+  lua_pushinteger(L, 0);
+  lua_pushinteger(L, (lua_Integer)to); /* 4 */
+  lua_pushnumber(L, deadline(s));      /* 5 */
+  return send_k(L, LUA_OK, (lua_KContext)from);
+}
+
+/* Stack: 1 sock, 2 data, 3 deadline; ctx = bytes sent so far. */
+static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t len, sent = (size_t)ctx;
+  const char *data = lua_tolstring(L, 2, &len);
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) {
+    pushtimeout(L);
+    lua_pushinteger(L, (lua_Integer)sent);
+    return 4;
+  }
+  while (sent < len ||
+         (len == 0 && sent == 0 && status == LUA_OK && s->type != SOCK_STREAM)) {
+    ssize_t r;
+    int err, w;
+    if (s->fd < 0) {
+      pushclosed(L);
+      lua_pushinteger(L, (lua_Integer)sent);
+      return 4;
+    }
+    r = send(s->fd, data + sent, len - sent, MSG_NOSIGNAL);
+    if (r >= 0) {
+      sent += (size_t)r;
+      if (len == 0) break;
+      continue;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!wouldblock(err) || s->timeout == 0) {
+      if (wouldblock(err))
+        pushtimeout(L);
+      else
+        lnet_pusherror(L, err);
+      lua_pushinteger(L, (lua_Integer)sent);
+      return 4;
+    }
+    w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 3), (lua_KContext)sent,
+                  sendall_k);
+    if ((w = waitfail(L, w)) != 0) {
+      lua_pushinteger(L, (lua_Integer)sent);
+      return w + 1;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:sendall(data) -> true, or nil, message, errno, bytes_sent.  The
+ * timeout covers the whole call. */
+static int sock_sendall(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  lua_pushnumber(L, deadline(s)); /* 3 */
+  return sendall_k(L, LUA_OK, 0);
+}
+
+/* Stack: 1 sock, 2 data, 3 host, 4 port, 5 deadline, 6 sockaddr string. */
+static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t len, salen;
+  const char *data = lua_tolstring(L, 2, &len);
+  const char *sa = lua_tolstring(L, 6, &salen);
+  (void)ctx;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  for (;;) {
+    ssize_t r;
+    int err, w;
+    if (s->fd < 0) return pushclosed(L);
+    r = sendto(s->fd, data, len, MSG_NOSIGNAL, (const struct sockaddr *)sa,
+               (socklen_t)salen);
+    if (r >= 0) {
+      lua_pushinteger(L, (lua_Integer)r);
+      return 1;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!wouldblock(err)) return lnet_pusherror(L, err);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), 0, sendto_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* sock:sendto(data, host, port) or sock:sendto(data, path) -> bytes sent */
+static int sock_sendto(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  struct sockaddr_storage ss;
+  socklen_t salen;
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  ssize_t r;
+  int n, err;
+  if (s->fd < 0) return pushclosed(L);
+  n = checkaddr(L, s, 3, &ss, &salen, 0);
+  if (n) return n;
+  /* The common case (the datagram goes out at once) needs no Lua state. */
+  do {
+    r = sendto(s->fd, data, len, MSG_NOSIGNAL, (struct sockaddr *)&ss, salen);
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0) {
+    lua_pushinteger(L, (lua_Integer)r);
+    return 1;
+  }
+  err = errno;
+  if (!wouldblock(err)) return lnet_pusherror(L, err);
+  if (s->timeout == 0) return pushtimeout(L);
+  lua_settop(L, 4);
+  lua_pushnumber(L, deadline(s));                       /* 5 */
+  lua_pushlstring(L, (const char *)&ss, (size_t)salen); /* 6 */
+  return sendto_k(L, LUA_OK, 0);
+}
+
+/* ------------------------------------------------------------------- recv */
+
+/* Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t want = (size_t)lua_tointeger(L, 2);
+  int flags = (int)lua_tointeger(L, 3);
+  (void)ctx;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  if (want > MAXREAD) want = MAXREAD;
+  for (;;) {
+    char stackbuf[STACKBUF];
+    char *p = stackbuf;
+    ssize_t r;
+    int err, w;
+    if (s->fd < 0) return pushclosed(L);
+    if (s->blen > s->bpos) { /* the line reader has data already */
+      size_t n = s->blen - s->bpos;
+      if (n > want) n = want;
+      lua_pushlstring(L, s->buf + s->bpos, n);
+      if (!(flags & MSG_PEEK)) s->bpos += n;
+      if (s->bpos == s->blen) s->bpos = s->blen = 0;
+      return 1;
+    }
+    if (want > STACKBUF) {
+      if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
+      p = s->buf;
+    }
+    r = recv(s->fd, p, want, flags);
+    if (r >= 0) {
+      lua_pushlstring(L, p, (size_t)r);
+      return 1;
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recv_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* sock:recv(n [, flags]) -> up to n bytes; "" at orderly end of stream */
+static int sock_recv(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "negative buffersize in recv");
+  luaL_optinteger(L, 3, 0);
+  lua_settop(L, 3);
+  lua_pushnumber(L, deadline(s)); /* 4 */
+  return recv_k(L, LUA_OK, 0);
+}
+
+/* Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
+static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t want = (size_t)lua_tointeger(L, 2);
+  int flags = (int)lua_tointeger(L, 3);
+  (void)ctx;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  if (want > MAXREAD) want = MAXREAD;
+  for (;;) {
+    char stackbuf[STACKBUF];
+    char *p = stackbuf;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    ssize_t r;
+    int err, w;
+    if (s->fd < 0) return pushclosed(L);
+    if (want > STACKBUF) {
+      if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
+      p = s->buf + s->blen;
+    }
+    memset(&ss, 0, sizeof(ss));
+    r = recvfrom(s->fd, p, want, flags, (struct sockaddr *)&ss, &len);
+    if (r >= 0) {
+      lua_pushlstring(L, p, (size_t)r);
+      if (len == 0) { /* e.g. an unnamed Unix peer or a connected stream */
+        lua_pushnil(L);
+        return 2;
+      }
+      return 1 + lnet_pushaddr(L, (struct sockaddr *)&ss, len);
+    }
+    err = errno;
+    if (err == EINTR) continue;
+    if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recvfrom_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* sock:recvfrom(n [, flags]) -> data, host, port (data, path for Unix) */
+static int sock_recvfrom(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "negative buffersize in recvfrom");
+  luaL_optinteger(L, 3, 0);
+  lua_settop(L, 3);
+  lua_pushnumber(L, deadline(s)); /* 4 */
+  return recvfrom_k(L, LUA_OK, 0);
+}
+
+/* ----------------------------------------------------------- line reader */
+
+/* Read more into the buffer: >0 bytes, 0 at EOF, -1 with errno set. */
+static ssize_t fill(lnet_Socket *s) {
+  ssize_t r;
+  if (!reserve(s, 4096)) {
+    errno = ENOMEM;
+    return -1;
+  }
+  do {
+    r = recv(s->fd, s->buf + s->blen, s->bcap - s->blen, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0) s->blen += (size_t)r;
+  return r;
+}
+
+/* Push prefix .. bytes and consume n bytes of the buffer (skip more). */
+static void takebuf(lua_State *L, lnet_Socket *s, size_t n, size_t skip) {
+  if (lua_isstring(L, 3)) {
+    lua_pushvalue(L, 3);
+    lua_pushlstring(L, s->buf + s->bpos, n);
+    lua_concat(L, 2);
+  } else {
+    lua_pushlstring(L, s->buf + s->bpos, n);
+  }
+  s->bpos += n + skip;
+  if (s->bpos == s->blen) s->bpos = s->blen = 0;
+}
+
+/* Stack: 1 sock, 2 pattern, 3 prefix, 4 deadline. */
+static int receive_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  int mode = (int)ctx; /* 'l' line, 'L' line with end, 'a' all, 'n' count */
+  size_t count = mode == 'n' ? (size_t)lua_tointeger(L, 2) : 0;
+  size_t scanned = 0;
+  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  for (;;) {
+    size_t avail = s->blen - s->bpos;
+    ssize_t r;
+    int w;
+    if (s->fd < 0) return pushclosed(L);
+    if (mode == 'l' || mode == 'L') {
+      const char *nl = avail > scanned ? (const char *)memchr(s->buf + s->bpos + scanned,
+                                                              '\n', avail - scanned)
+                                       : NULL;
+      if (nl != NULL) {
+        size_t n = (size_t)(nl - (s->buf + s->bpos));
+        if (mode == 'L')
+          takebuf(L, s, n + 1, 0);
+        else
+          takebuf(L, s, (n > 0 && nl[-1] == '\r') ? n - 1 : n,
+                  (n > 0 && nl[-1] == '\r') ? 2 : 1);
+        return 1;
+      }
+      scanned = avail;
+      if (avail >= MAXLINE) return lnet_pushfail(L, "line too long", EMSGSIZE);
+    } else if (mode == 'n' && avail >= count) {
+      takebuf(L, s, count, 0);
+      return 1;
+    }
+    r = fill(s);
+    if (r > 0) continue;
+    if (r == 0) { /* end of stream */
+      avail = s->blen - s->bpos;
+      if (mode == 'a') {
+        takebuf(L, s, avail, 0);
+        return 1;
+      }
+      if ((mode == 'l' || mode == 'L') && avail > 0) { /* a last line without "\n" */
+        takebuf(L, s, avail, 0);
+        return 1;
+      }
+      if (avail > 0) { /* fewer bytes than asked: hand them over with the error */
+        lnet_pushfail(L, "closed", 0);
+        takebuf(L, s, avail, 0);
+        return 4;
+      }
+      return lnet_pushfail(L, "closed", 0);
+    }
+    if (!wouldblock(errno)) return lnet_pusherror(L, errno);
+    if (s->timeout == 0) return pushtimeout(L);
+    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), ctx, receive_k);
+    if ((w = waitfail(L, w)) != 0) return w;
+  }
+}
+
+/* sock:receive([pattern [, prefix]]) -> data.  LuaSocket's reader: "*l"/"l"
+ * a line without its end of line (CR LF or LF), "L" a line with it, "*a"/"a"
+ * everything up to the end of the stream, or a number of bytes.  On a
+ * timeout the bytes read so far stay buffered for the next call. */
+static int sock_receive(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  int mode = 'l';
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 0, 2, "negative byte count");
+    mode = 'n';
+  } else if (!lua_isnoneornil(L, 2)) {
+    const char *p = luaL_checkstring(L, 2);
+    if (*p == '*') p++;
+    if (*p == 'l' || *p == 'L' || *p == 'a')
+      mode = *p;
+    else
+      return luaL_argerror(L, 2, "invalid pattern (expected 'l', 'L', 'a' or a number)");
+  }
+  if (!lua_isnoneornil(L, 3)) luaL_checkstring(L, 3);
+  lua_settop(L, 3);
+  lua_pushnumber(L, deadline(s)); /* 4 */
+  return receive_k(L, LUA_OK, (lua_KContext)mode);
+}
+
+/* sock:recvline() -> one line without its end of line (receive("l")) */
+static int sock_recvline(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_settop(L, 1);
+  lua_pushliteral(L, "l");
+  lua_pushnil(L);
+  lua_pushnumber(L, deadline(s));
+  return receive_k(L, LUA_OK, (lua_KContext)'l');
+}
+
+/* sock:pending() -> bytes already buffered by the line reader */
+static int sock_pending(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_pushinteger(L, (lua_Integer)(s->blen - s->bpos));
+  return 1;
+}
+
+/* ---------------------------------------------------------------- options */
+
+/* sock:setsockopt(level, name, value): value is an integer, a boolean, a
+ * string of raw bytes, or for SO_LINGER a number of seconds / false. */
+static int sock_setsockopt(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  int level = (int)luaL_checkinteger(L, 2), name = (int)luaL_checkinteger(L, 3);
+  int ival = 0, rc;
+  const void *val = &ival;
+  socklen_t len = sizeof(ival);
+  struct linger lg;
+  if (s->fd < 0) return pushclosed(L);
+  if (level == SOL_SOCKET && name == SO_LINGER) {
+    memset(&lg, 0, sizeof(lg));
+    if (lua_istable(L, 4)) {
+      lua_getfield(L, 4, "on");
+      lg.l_onoff = lua_toboolean(L, -1);
+      lua_getfield(L, 4, "timeout");
+      lg.l_linger = (int)luaL_optinteger(L, -1, 0);
+      lua_pop(L, 2);
+    } else if (lua_isboolean(L, 4) || lua_isnil(L, 4)) {
+      luaL_argcheck(L, !lua_toboolean(L, 4), 4,
+                    "seconds, false or {on=, timeout=} expected");
+    } else {
+      lua_Integer secs = luaL_checkinteger(L, 4);
+      lg.l_onoff = secs >= 0;
+      lg.l_linger = secs >= 0 ? (int)secs : 0;
+    }
+    val = &lg;
+    len = sizeof(lg);
+  } else {
+    switch (lua_type(L, 4)) {
+    case LUA_TBOOLEAN:
+      ival = lua_toboolean(L, 4);
+      break;
+    case LUA_TSTRING: {
+      size_t n;
+      val = lua_tolstring(L, 4, &n);
+      len = (socklen_t)n;
+      break;
+    }
+    default:
+      ival = (int)luaL_checkinteger(L, 4);
+      break;
+    }
+  }
+  rc = setsockopt(s->fd, level, name, val, len);
+  if (rc != 0) return lnet_pusherror(L, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:getsockopt(level, name [, buflen]) -> integer (SO_LINGER: on,
+ * seconds; with buflen: the raw bytes) */
+static int sock_getsockopt(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  int level = (int)luaL_checkinteger(L, 2), name = (int)luaL_checkinteger(L, 3);
+  if (s->fd < 0) return pushclosed(L);
+  if (!lua_isnoneornil(L, 4)) {
+    lua_Integer n = luaL_checkinteger(L, 4);
+    char buf[1024];
+    socklen_t len;
+    luaL_argcheck(L, n > 0 && n <= (lua_Integer)sizeof(buf), 4, "buflen out of range");
+    len = (socklen_t)n;
+    if (getsockopt(s->fd, level, name, buf, &len) != 0) return lnet_pusherror(L, errno);
+    lua_pushlstring(L, buf, len);
+    return 1;
+  }
+  if (level == SOL_SOCKET && name == SO_LINGER) {
+    struct linger lg;
+    socklen_t len = sizeof(lg);
+    if (getsockopt(s->fd, level, name, &lg, &len) != 0) return lnet_pusherror(L, errno);
+    lua_pushboolean(L, lg.l_onoff);
+    lua_pushinteger(L, lg.l_linger);
+    return 2;
+  }
+  {
+    int ival = 0;
+    socklen_t len = sizeof(ival);
+    if (getsockopt(s->fd, level, name, &ival, &len) != 0) return lnet_pusherror(L, errno);
+    lua_pushinteger(L, ival);
+    return 1;
+  }
+}
+
+/* sock:settimeout(seconds | nil) -> true.  nil blocks forever; 0 never waits. */
+static int sock_settimeout(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    s->timeout = -1;
+  } else {
+    lua_Number t = luaL_checknumber(L, 2);
+    luaL_argcheck(L, t >= 0 && t == t, 2, "timeout must be nil or a number >= 0");
+    s->timeout = t;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:gettimeout() -> seconds or nil */
+static int sock_gettimeout(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  if (s->timeout < 0)
+    lua_pushnil(L);
+  else
+    lua_pushnumber(L, s->timeout);
+  return 1;
+}
+
+/* sock:setblocking(flag): true = settimeout(nil), false = settimeout(0) */
+static int sock_setblocking(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  luaL_checkany(L, 2);
+  s->timeout = lua_toboolean(L, 2) ? -1 : 0;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:getblocking() -> boolean (false when the timeout is 0) */
+static int sock_getblocking(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_pushboolean(L, s->timeout != 0);
+  return 1;
+}
+
+/* sock:shutdown(how): SHUT_RD/SHUT_WR/SHUT_RDWR or "read"/"write"/"both" */
+static int sock_shutdown(lua_State *L) {
+  static const char *const names[] = {"read", "write", "both", "receive", "send", NULL};
+  static const int values[] = {SHUT_RD, SHUT_WR, SHUT_RDWR, SHUT_RD, SHUT_WR};
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  int how = lua_type(L, 2) == LUA_TSTRING ? values[luaL_checkoption(L, 2, NULL, names)]
+                                          : (int)luaL_optinteger(L, 2, SHUT_RDWR);
+  if (s->fd < 0) return pushclosed(L);
+  if (shutdown(s->fd, how) != 0) return lnet_pusherror(L, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:close() -> true; closing again does nothing */
+static int sock_close(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  closefd(s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:fileno() -> fd (-1 once closed) */
+static int sock_fileno(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_pushinteger(L, s->fd);
+  return 1;
+}
+
+/* sock:detach() -> fd; the socket object no longer owns (or closes) it */
+static int sock_detach(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_pushinteger(L, s->fd);
+  s->fd = -1;
+  freebuf(s);
+  return 1;
+}
+
+static int sock_gc(lua_State *L) {
+  lnet_Socket *s = (lnet_Socket *)luaL_checkudata(L, 1, LNET_SOCKET_MT);
+  closefd(s);
+  return 0;
+}
+
+static int sock_tostring(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  luaL_Buffer b;
+  if (s->fd < 0) {
+    lua_pushfstring(L, "lnet.socket(%s, closed)", kindname(s));
+    return 1;
+  }
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "lnet.socket(%s, fd=%d", kindname(s), s->fd);
+  luaL_addvalue(&b);
+  memset(&ss, 0, sizeof(ss));
+  if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0 &&
+      (ss.ss_family != AF_UNIX || len > offsetof(struct sockaddr_un, sun_path))) {
+    luaL_addstring(&b, ", ");
+    pushendpoint(L, (struct sockaddr *)&ss, len);
+    luaL_addvalue(&b);
+  }
+  len = sizeof(ss);
+  memset(&ss, 0, sizeof(ss));
+  if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
+    luaL_addstring(&b, " -> ");
+    pushendpoint(L, (struct sockaddr *)&ss, len);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* __index: methods first, then the read-only fields family, type, proto. */
+static int sock_index(lua_State *L) {
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lnet_Socket *s = lnet_checksocket(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (strcmp(k, "family") == 0) {
+      lua_pushinteger(L, s->family);
+      return 1;
+    }
+    if (strcmp(k, "type") == 0) {
+      lua_pushinteger(L, s->type);
+      return 1;
+    }
+    if (strcmp(k, "proto") == 0) {
+      lua_pushinteger(L, s->proto);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+    {"accept", sock_accept},
+    {"bind", sock_bind},
+    {"close", sock_close},
+    {"connect", sock_connect},
+    {"detach", sock_detach},
+    {"fileno", sock_fileno},
+    {"getblocking", sock_getblocking},
+    {"getpeername", sock_getpeername},
+    {"getsockname", sock_getsockname},
+    {"getsockopt", sock_getsockopt},
+    {"gettimeout", sock_gettimeout},
+    {"listen", sock_listen},
+    {"pending", sock_pending},
+    {"receive", sock_receive},
+    {"recv", sock_recv},
+    {"recvfrom", sock_recvfrom},
+    {"recvline", sock_recvline},
+    {"send", sock_send},
+    {"sendall", sock_sendall},
+    {"sendto", sock_sendto},
+    {"setblocking", sock_setblocking},
+    {"setsockopt", sock_setsockopt},
+    {"settimeout", sock_settimeout},
+    {"shutdown", sock_shutdown},
+    {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+    {"__gc", sock_gc},
+    {"__close", sock_gc},
+    {"__tostring", sock_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"socket", l_socket},         {"tcp", l_tcp}, {"udp", l_udp},
+    {"socketpair", l_socketpair}, {NULL, NULL},
+};
+
+static const struct {
+  const char *name;
+  int value;
+} constants[] = {
+    {"AF_INET", AF_INET},
+    {"AF_INET6", AF_INET6},
+    {"AF_UNIX", AF_UNIX},
+    {"AF_UNSPEC", AF_UNSPEC},
+    {"SOCK_STREAM", SOCK_STREAM},
+    {"SOCK_DGRAM", SOCK_DGRAM},
+    {"SOCK_RAW", SOCK_RAW},
+    {"SOCK_SEQPACKET", SOCK_SEQPACKET},
+    {"SOL_SOCKET", SOL_SOCKET},
+    {"SO_REUSEADDR", SO_REUSEADDR},
+#ifdef SO_REUSEPORT
+    {"SO_REUSEPORT", SO_REUSEPORT},
+#endif
+    {"SO_BROADCAST", SO_BROADCAST},
+    {"SO_KEEPALIVE", SO_KEEPALIVE},
+    {"SO_RCVBUF", SO_RCVBUF},
+    {"SO_SNDBUF", SO_SNDBUF},
+    {"SO_RCVLOWAT", SO_RCVLOWAT},
+    {"SO_SNDLOWAT", SO_SNDLOWAT},
+    {"SO_LINGER", SO_LINGER},
+    {"SO_ERROR", SO_ERROR},
+    {"SO_TYPE", SO_TYPE},
+    {"SO_ACCEPTCONN", SO_ACCEPTCONN},
+    {"SO_DONTROUTE", SO_DONTROUTE},
+    {"SO_OOBINLINE", SO_OOBINLINE},
+#ifdef SO_BINDTODEVICE
+    {"SO_BINDTODEVICE", SO_BINDTODEVICE},
+#endif
+    {"SOMAXCONN", SOMAXCONN},
+    {"IPPROTO_IP", IPPROTO_IP},
+    {"IPPROTO_TCP", IPPROTO_TCP},
+    {"IPPROTO_UDP", IPPROTO_UDP},
+    {"IPPROTO_IPV6", IPPROTO_IPV6},
+    {"IPPROTO_ICMP", IPPROTO_ICMP},
+    {"IPPROTO_ICMPV6", IPPROTO_ICMPV6},
+    {"TCP_NODELAY", TCP_NODELAY},
+#ifdef TCP_KEEPIDLE
+    {"TCP_KEEPIDLE", TCP_KEEPIDLE},
+    {"TCP_KEEPINTVL", TCP_KEEPINTVL},
+    {"TCP_KEEPCNT", TCP_KEEPCNT},
+#endif
+#ifdef TCP_QUICKACK
+    {"TCP_QUICKACK", TCP_QUICKACK},
+#endif
+    {"TCP_MAXSEG", TCP_MAXSEG},
+    {"IP_TOS", IP_TOS},
+    {"IP_TTL", IP_TTL},
+    {"IP_MULTICAST_TTL", IP_MULTICAST_TTL},
+    {"IP_MULTICAST_LOOP", IP_MULTICAST_LOOP},
+    {"IP_MULTICAST_IF", IP_MULTICAST_IF},
+    {"IP_ADD_MEMBERSHIP", IP_ADD_MEMBERSHIP},
+    {"IP_DROP_MEMBERSHIP", IP_DROP_MEMBERSHIP},
+    {"IPV6_V6ONLY", IPV6_V6ONLY},
+    {"IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS},
+    {"IPV6_MULTICAST_HOPS", IPV6_MULTICAST_HOPS},
+    {"IPV6_MULTICAST_LOOP", IPV6_MULTICAST_LOOP},
+    {"IPV6_JOIN_GROUP", IPV6_JOIN_GROUP},
+    {"IPV6_LEAVE_GROUP", IPV6_LEAVE_GROUP},
+    {"SHUT_RD", SHUT_RD},
+    {"SHUT_WR", SHUT_WR},
+    {"SHUT_RDWR", SHUT_RDWR},
+    {"MSG_PEEK", MSG_PEEK},
+    {"MSG_DONTWAIT", MSG_DONTWAIT},
+    {"MSG_OOB", MSG_OOB},
+    {"MSG_WAITALL", MSG_WAITALL},
+    {"MSG_TRUNC", MSG_TRUNC},
+    {"MSG_NOSIGNAL", MSG_NOSIGNAL},
+    {"INADDR_ANY", 0},
+};
+
+void lnet_open_socket(lua_State *L) {
+  size_t i;
+  luaL_newmetatable(L, LNET_SOCKET_MT);
+  luaL_setfuncs(L, metamethods, 0);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "methods");
+  lua_pushcclosure(L, sock_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, "lnet.socket");
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, funcs, 0);
+  for (i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
+    lua_pushinteger(L, constants[i].value);
+    lua_setfield(L, -2, constants[i].name);
+  }
+}
