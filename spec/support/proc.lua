@@ -1,0 +1,124 @@
+--- Child processes for specs: spawn in the background, signal, wait, read output.
+-- No lua-posix under 5.4, so this goes through /bin/sh; every wait is bounded.
+local lnet = require "lnet"
+
+local M = {}
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+--- Environment prefix that makes a child lua5.4 find this tree's lnet.
+function M.luaenv()
+  return ("LUA_PATH=%s LUA_CPATH=%s LNET_ROOT=%s "):format(
+    quote(os.getenv("LUA_PATH") or ""), quote(os.getenv("LUA_CPATH") or ""),
+    quote(os.getenv("LNET_ROOT") or "."))
+end
+
+--- Start `cmd` (a shell command line) in the background.
+-- opts.stdin: a string fed as standard input (else /dev/null);
+-- returns a process object {pid=, out=path_of_stdout_and_stderr}.
+function M.spawn(cmd, opts)
+  opts = opts or {}
+  local out = os.tmpname()
+  local input = "/dev/null"
+  local infile
+  if opts.stdin then
+    infile = os.tmpname()
+    local f = assert(io.open(infile, "wb"))
+    f:write(opts.stdin)
+    f:close()
+    input = infile
+  end
+  local line = ("exec %s <%s >%s 2>&1"):format(cmd, quote(input), quote(out))
+  local f = assert(io.popen("sh -c " .. quote(line) .. " & echo $!"))
+  local pid = tonumber(f:read("l"))
+  f:close()
+  assert(pid, "spawn failed: " .. cmd)
+  return setmetatable({ pid = pid, out = out, infile = infile }, { __index = M })
+end
+
+--- Is the process still running (and not a zombie)?
+function M.alive(p)
+  local f = io.open("/proc/" .. p.pid .. "/stat", "r")
+  if not f then return false end
+  local stat = f:read("a") or ""
+  f:close()
+  local state = stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+--- Send a signal (default TERM).
+function M.kill(p, sig)
+  os.execute(("kill -%s %d 2>/dev/null"):format(sig or "TERM", p.pid))
+end
+
+--- Wait until the process has exited, at most `timeout` seconds.
+-- Returns true when it is gone.
+function M.wait(p, timeout)
+  local deadline = lnet.gettime() + (timeout or 10)
+  while M.alive(p) do
+    if lnet.gettime() > deadline then return false end
+    lnet.sleep(0.01)
+  end
+  return true
+end
+
+--- Wait until `pred()` is true, at most `timeout` seconds (polling every 10 ms).
+function M.until_true(pred, timeout)
+  local deadline = lnet.gettime() + (timeout or 10)
+  repeat
+    if pred() then return true end
+    lnet.sleep(0.01)
+  until lnet.gettime() > deadline
+  return pred()
+end
+
+--- Everything the process printed so far (stdout and stderr together).
+function M.output(p)
+  local f = io.open(p.out, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Wait until the output contains `text` (a plain string); returns the output.
+function M.expect(p, text, timeout)
+  local ok = M.until_true(function() return M.output(p):find(text, 1, true) ~= nil end, timeout)
+  return ok, M.output(p)
+end
+
+--- Stop the process (TERM, then KILL) and remove its files.
+function M.stop(p)
+  if M.alive(p) then
+    M.kill(p, "TERM")
+    if not M.wait(p, 3) then
+      M.kill(p, "KILL")
+      M.wait(p, 3)
+    end
+  end
+  os.remove(p.out)
+  if p.infile then os.remove(p.infile) end
+end
+
+--- Run a command to completion; returns its exit status and output.
+function M.run(cmd)
+  local f = assert(io.popen(cmd .. " 2>&1"))
+  local out = f:read("a")
+  local ok, _, code = f:close()
+  return ok and 0 or code, out
+end
+
+--- Skip (pending) when a program is missing, but fail under CI=true:
+-- a missing peer must make CI red, not silently skip.
+function M.need(program)
+  local ok = os.execute("command -v " .. quote(program) .. " >/dev/null 2>&1")
+         or os.execute("test -x " .. quote(program))
+  if ok then return true end
+  if os.getenv("CI") == "true" then error("required program missing: " .. program) end
+  return false
+end
+
+return M
