@@ -22,8 +22,7 @@ RUNENV      = LUA_PATH="$(LPATH)" LUA_CPATH="$(CURDIR)/$(1)/?.so;;" LNET_ROOT="$
 
 ASAN_RT    := $(shell $(CC) -print-file-name=libasan.so 2>/dev/null)
 ASAN_ENV   := LD_PRELOAD="$(ASAN_RT)" \
-              ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
-              LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
+              ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
               UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 
 SPECS      ?= spec

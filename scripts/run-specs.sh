@@ -6,10 +6,11 @@ set -u
 busted=""
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do busted="$busted $1"; shift; done
 [ "${1:-}" = "--" ] && shift
-out=$(mktemp); trap 'rm -f "$out"' EXIT
+out=$(mktemp); status=$(mktemp); trap 'rm -f "$out" "$status"' EXIT
 # shellcheck disable=SC2086
-$busted -o utfTerminal "$@" 2>&1 | tee "$out"
+{ $busted -o utfTerminal "$@" 2>&1; echo $? >"$status"; } | tee "$out"
 rc=0
+bstatus=$(cat "$status")
 summary=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$out" | tail -n 1)
 if [ -z "$summary" ]; then
   echo "specs: no summary from busted (crash?)"
@@ -23,6 +24,14 @@ echo "specs: $ok passed, $failed failed, $pend skipped"
 [ "$failed" -eq 0 ] || rc=1
 if [ "${CI:-}" = "true" ] && [ "$pend" -ne 0 ]; then
   echo "specs: CI=true and $pend spec(s) were skipped: a missing peer is a failure"
+  rc=1
+fi
+if [ "$bstatus" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "specs: busted exited with status $bstatus although no spec failed"
+  rc=1
+fi
+if grep -qE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$out"; then
+  echo "specs: a sanitizer reported a problem (see above)"
   rc=1
 fi
 if [ "$ok" -eq 0 ]; then echo "specs: no spec ran"; rc=1; fi

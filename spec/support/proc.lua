@@ -9,9 +9,10 @@ local function quote(s)
 end
 M.quote = quote
 
---- Environment prefix that makes a child lua5.4 find this tree's lnet.
+--- Command prefix (`env VAR=...`) that makes a child lua5.4 find this tree's lnet;
+-- it keeps `exec` working, so the spawned pid is the lua5.4 process itself.
 function M.luaenv()
-  return ("LUA_PATH=%s LUA_CPATH=%s LNET_ROOT=%s "):format(
+  return ("env LUA_PATH=%s LUA_CPATH=%s LNET_ROOT=%s "):format(
     quote(os.getenv("LUA_PATH") or ""), quote(os.getenv("LUA_CPATH") or ""),
     quote(os.getenv("LNET_ROOT") or "."))
 end
