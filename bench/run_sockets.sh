@@ -1,0 +1,155 @@
+#!/bin/sh
+# bench/run_sockets.sh - the socket benchmarks of issue 2, side by side in one
+# run: lnet vs LuaSocket vs a C reference (bench/ref.c, blocking sockets).
+#
+#   1. udp   UDP ping-pong, 32-byte datagrams, N round trips, two processes
+#   2. tcp   TCP request/response, 64-byte messages, TCP_NODELAY, one connection
+#   3. bulk  TCP bulk, BYTES in 64 KiB writes, the receiver reading and discarding
+#
+# Loopback only.  For each workload the three implementations run in turn
+# (order rotated every repetition), REPS times; the table shows the median
+# rate of each and the ratios lnet/LuaSocket and lnet/C against the targets.
+# Every process is bounded by `timeout`.
+#
+# Run with `make bench`, or after `make build`:
+#   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
+#     sh bench/run_sockets.sh
+# Knobs (environment): BENCH_REPS (5), BENCH_UDP_N (100000), BENCH_TCP_N
+# (100000), BENCH_BULK_BYTES (1073741824), BENCH_TIMEOUT (120 s per process),
+# BENCH_ONLY ("udp tcp bulk"), LUA (lua5.4), CC (cc).
+set -eu
+cd "$(dirname "$0")/.."
+
+REPS=${BENCH_REPS:-5}
+UDP_N=${BENCH_UDP_N:-100000}
+TCP_N=${BENCH_TCP_N:-100000}
+BULK_BYTES=${BENCH_BULK_BYTES:-1073741824}
+BOUND=${BENCH_TIMEOUT:-120}
+ONLY=${BENCH_ONLY:-udp tcp bulk}
+LUA=${LUA:-lua5.4}
+CC=${CC:-cc}
+export LUA_PATH="${LUA_PATH:-$PWD/lua/?.lua;$PWD/lua/?/init.lua;;}"
+export LUA_CPATH="${LUA_CPATH:-$PWD/build/?.so;;}"
+
+mkdir -p build/bench
+$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o build/bench/ref bench/ref.c
+
+IMPLS="c lnet luasocket"
+if ! $LUA -e 'require "lnet"' 2>/dev/null; then
+  echo "run_sockets: cannot load lnet with $LUA (run \`make build\`; LUA_CPATH=$LUA_CPATH)" >&2
+  exit 1
+fi
+if ! $LUA -e 'require "socket"' 2>/dev/null; then
+  echo "run_sockets: LuaSocket not found for $LUA (apt-get install lua-socket): column skipped"
+  IMPLS="c lnet"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+implcmd() {
+  case $1 in
+  c) echo "build/bench/ref" ;;
+  lnet) echo "$LUA bench/sock_lnet.lua" ;;
+  luasocket) echo "$LUA bench/sock_luasocket.lua" ;;
+  esac
+}
+
+# one IMPL WORKLOAD COUNT: one bounded server/client pair; appends the
+# client's rate to $tmp/WORKLOAD.IMPL (or records a failure).
+one() {
+  o_impl=$1 o_w=$2 o_n=$3 port="" rate="" cmd=$(implcmd "$1")
+  rm -f "$tmp/port"
+  mkfifo "$tmp/port"
+  # shellcheck disable=SC2086
+  timeout "$BOUND" $cmd "$o_w-server" "$o_n" >"$tmp/port" 2>"$tmp/server.err" &
+  spid=$!
+  read -r port <"$tmp/port" || true
+  if [ -n "$port" ]; then
+    # shellcheck disable=SC2086
+    rate=$(timeout "$BOUND" $cmd "$o_w-client" "$port" "$o_n" 2>"$tmp/client.err") || rate=""
+  fi
+  [ -n "$rate" ] || kill "$spid" 2>/dev/null || true
+  wait "$spid" || rate=""
+  if [ -z "$rate" ]; then
+    echo "  $o_impl $o_w: FAILED ($(cat "$tmp/server.err" "$tmp/client.err" 2>/dev/null | head -n 3 | tr '\n' ' '))" >&2
+    echo "$o_w.$o_impl" >>"$tmp/failures"
+    return 0
+  fi
+  echo "$rate" >>"$tmp/$o_w.$o_impl"
+  printf ' %s=%s' "$o_impl" "$rate" >&2
+}
+
+# Median and spread ((max - min) / median, in %) of a file of numbers.
+stats() {
+  [ -s "$1" ] || { echo "- -"; return; }
+  sort -g "$1" | awk '{ a[NR] = $1 } END {
+    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    printf "%s %.0f\n", m, (m > 0 ? 100 * (a[NR] - a[1]) / m : 0) }'
+}
+
+count_for() {
+  case $1 in
+  udp) echo "$UDP_N" ;;
+  tcp) echo "$TCP_N" ;;
+  bulk) echo "$BULK_BYTES" ;;
+  esac
+}
+
+echo "socket benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cpus," \
+  "load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  udp: $UDP_N round trips x 32 B; tcp: $TCP_N request/responses x 64 B (TCP_NODELAY);" \
+  "bulk: $BULK_BYTES B in 64 KiB writes"
+echo "  $REPS repetitions, implementations alternating; median rate; spread = (max-min)/median"
+if [ "$UDP_N" -ne 100000 ] || [ "$TCP_N" -ne 100000 ] || [ "$BULK_BYTES" -ne 1073741824 ]; then
+  echo "  NOTE: counts scaled from issue 2's (100000 / 100000 / 1 GiB) by BENCH_* variables"
+fi
+
+for w in $ONLY; do
+  n=$(count_for "$w")
+  printf '%s:' "$w" >&2
+  rep=1
+  while [ "$rep" -le "$REPS" ]; do
+    # rotate the order so no implementation always runs first or last
+    set -- $IMPLS
+    k=$(((rep - 1) % $#))
+    while [ "$k" -gt 0 ]; do
+      first=$1
+      shift
+      set -- "$@" "$first"
+      k=$((k - 1))
+    done
+    for impl in "$@"; do one "$impl" "$w" "$n"; done
+    rep=$((rep + 1))
+  done
+  echo >&2
+done
+
+echo
+printf '%-36s %16s %16s %16s %14s %14s\n' "workload (median, spread)" "C ref" "LuaSocket" \
+  "lnet" "lnet/LuaSocket" "lnet/C"
+for w in $ONLY; do
+  case $w in
+  udp) title="1. UDP ping-pong (k round trips/s)" scale=1000 fmt="%.1f" ctarget=0.9 ;;
+  tcp) title="2. TCP req/resp (k round trips/s)" scale=1000 fmt="%.1f" ctarget=0.9 ;;
+  bulk) title="3. TCP bulk (GB/s, 1e9 B)" scale=1000000000 fmt="%.2f" ctarget=0.8 ;;
+  esac
+  set -- $(stats "$tmp/$w.c") $(stats "$tmp/$w.luasocket") $(stats "$tmp/$w.lnet")
+  awk -v title="$title" -v scale="$scale" -v fmt="$fmt" -v ct="$ctarget" \
+    -v c="$1" -v cs="$2" -v ls="$3" -v lss="$4" -v ln="$5" -v lns="$6" '
+    function cell(v, s) { return v == "-" ? "n/a" : sprintf(fmt " (%d%%)", v / scale, s) }
+    function ratio(a, b, t) {
+      if (a == "-" || b == "-" || b == 0) return "n/a"
+      return sprintf("%.3f %s", a / b, a / b >= t ? "ok" : "MISS")
+    }
+    BEGIN {
+      printf "%-36s %16s %16s %16s %14s %14s\n", title, cell(c, cs), cell(ls, lss),
+        cell(ln, lns), ratio(ln, ls, 1.0), ratio(ln, c, ct)
+    }'
+done
+echo "targets: lnet/LuaSocket >= 1.00 on all three; lnet/C >= 0.90 on 1 and 2, >= 0.80 on 3"
+if [ -s "$tmp/failures" ]; then
+  echo "FAILED runs (left out of the medians): $(sort "$tmp/failures" | uniq -c | tr -s ' \n' ' ')"
+  exit 1
+fi
