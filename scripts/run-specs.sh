@@ -11,7 +11,7 @@ out=$(mktemp); status=$(mktemp); trap 'rm -f "$out" "$status"' EXIT
 { $busted -o utfTerminal "$@" 2>&1; echo $? >"$status"; } | tee "$out"
 rc=0
 bstatus=$(cat "$status")
-summary=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$out" | tail -n 1)
+summary=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$out" | tail -n 1)
 if [ -z "$summary" ]; then
   echo "specs: no summary from busted (crash?)"
   echo "0 passed, 1 failed"

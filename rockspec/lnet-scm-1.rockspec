@@ -1,0 +1,37 @@
+-- LuaRocks build of lnet from the local tree (no network):
+--   luarocks --lua-version=5.4 make rockspec/lnet-scm-1.rockspec
+rockspec_format = "3.0"
+package = "lnet"
+version = "scm-1"
+source = {
+  url = "git+file://./lnet",
+}
+description = {
+  summary = "Networking for Lua 5.4 with a C core: sockets, Python's struct, TFTP, coroutine loop",
+  detailed = [[
+BSD/Python-style sockets (TCP, UDP, IPv4, IPv6, Unix), Python-compatible
+struct pack/unpack, a TFTP client and server, and a coroutine scheduler over
+epoll/poll in which blocking-looking socket calls suspend only their task.]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["lnet.core"] = {
+      sources = {
+        "csrc/addr.c", "csrc/core.c", "csrc/error.c", "csrc/poller.c", "csrc/socket.c",
+        "csrc/struct.c", "csrc/tftp.c", "csrc/wait.c",
+      },
+      incdirs = { "csrc" },
+      defines = { "_GNU_SOURCE" },
+      libraries = { "m" },
+    },
+    ["lnet"] = "lua/lnet/init.lua",
+    ["lnet.loop"] = "lua/lnet/loop.lua",
+    ["lnet.struct"] = "lua/lnet/struct.lua",
+    ["lnet.tftp_codec"] = "lua/lnet/tftp_codec.lua",
+  },
+}
