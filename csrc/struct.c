@@ -188,6 +188,7 @@ static void struct_error(lua_State *L, const char *fmt, ...) {
 /* The Lua type name in a Python-like wording for type errors. */
 static const char *type_name(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) return lua_isinteger(L, idx) ? "int" : "float";
+  if (lua_isnone(L, idx)) return "nil";
   return luaL_typename(L, idx);
 }
 
