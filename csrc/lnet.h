@@ -20,6 +20,11 @@
  * (set by lnet.loop around each resume, nil otherwise). */
 #define LNET_CURRENT_KEY "lnet.current"
 
+/* Registry key of an optional function(fd) that lnet.loop installs: close()
+ * calls it before closing a socket, so tasks waiting on that fd are woken
+ * (they then see the socket closed) instead of waiting on a dead fd. */
+#define LNET_ONCLOSE_KEY "lnet.onclose"
+
 /* Events for lnet_wait and the yield protocol. */
 #define LNET_READ 1
 #define LNET_WRITE 2

@@ -903,6 +903,14 @@ static int sock_shutdown(lua_State *L) {
 /* sock:close() -> true; closing again does nothing */
 static int sock_close(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
+  if (s->fd >= 0) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LNET_ONCLOSE_KEY) == LUA_TFUNCTION) {
+      lua_pushinteger(L, s->fd);
+      lua_call(L, 1, 0);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
   closefd(s);
   lua_pushboolean(L, 1);
   return 1;
