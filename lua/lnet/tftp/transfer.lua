@@ -1,0 +1,307 @@
+--- The TFTP block engine shared by the client and the server (private module).
+--
+-- One sender (`send`) and one receiver (`receive`) implement lock-step RFC 1350
+-- and windowed RFC 7440 transfers over a UDP socket already locked on to the
+-- peer's TID.  Both work outside `lnet.loop` (blocking calls) and inside a task
+-- (the socket calls yield).  Per packet: one `recvfrom`, one `parse_data` or
+-- `parse_ack`, one `sendto`, one source/sink call; no tables are created.
+--
+-- A transfer `t` is a table:
+--
+-- * `sock`, `host`, `port`: the socket and the peer's address (its TID)
+-- * `blksize`, `windowsize`: negotiated values
+-- * `timeout` (seconds, first wait), `retries` (timeouts in a row before giving up)
+-- * `max_size` (receiver: abort with ERROR 3 past this many bytes), optional
+-- * `dally` (receiver: seconds to stay after the final ACK), optional
+-- * `progress(bytes, total)` and `total`, optional
+-- * `stats`: optional table; counts `sent` packets and `resent` (timeouts)
+--
+-- Results: bytes transferred, or `nil, message, code` where `code` is the TFTP
+-- error code received from or sent to the peer (nil for a local timeout).
+-- @module lnet.tftp.transfer
+-- @local
+
+local codec = require "lnet.core".tftp
+
+local c_data, c_ack, c_error = codec.data, codec.ack, codec.error
+local parse_data, parse_ack = codec.parse_data, codec.parse_ack
+local gettime = require "lnet.core".gettime
+
+local M = {}
+
+local MAXPKT = 65468 -- the largest DATA: 4 + 65464
+
+--- Wait `base * 2^try`, capped at `base * 16` and 60 s: exponential backoff.
+local function backoff(base, try)
+  local w = base * (1 << (try < 4 and try or 4))
+  if w > 60 then w = 60 end
+  return w
+end
+M.backoff = backoff
+
+local function stranger(sock, h, p)
+  sock:sendto(c_error(5, "unknown transfer ID"), h, p)
+end
+M.stranger = stranger
+
+-- A packet arrived that made no progress: shrink the wait so that a stream of
+-- such packets cannot extend it past twice the current timeout.
+local function shrink(sock, since, wait)
+  local now = gettime()
+  if not since then return now end
+  local left = since + wait - now
+  sock:settimeout(left > 0 and left or 0)
+  return since
+end
+
+local function abort(t, code, msg)
+  t.sock:sendto(c_error(code, msg), t.host, t.port)
+  return nil, msg, code
+end
+M.abort = abort
+
+local function remote(code, msg)
+  return nil, "server error " .. tostring(code) .. ": " .. (msg or ""), code
+end
+
+--- Send `pkt` and wait for ACK `want` (16-bit) from the peer, resending `pkt`
+-- on timeout with backoff.  Used by the server after an OACK (wants ACK 0).
+-- @return true, or nil, message, code
+function M.await_ack(t, pkt, want)
+  local sock, host, port = t.sock, t.host, t.port
+  local wait, try, since = t.timeout, 0, nil
+  sock:settimeout(wait)
+  sock:sendto(pkt, host, port)
+  while true do
+    local p, h, pt = sock:recvfrom(MAXPKT)
+    if p then
+      if h == host and pt == port then
+        local blk, why, code, msg = parse_ack(p)
+        if blk == want then return true end
+        if why == "error" then return remote(code, msg) end
+        since = shrink(sock, since, wait)
+      else
+        stranger(sock, h, pt)
+        since = shrink(sock, since, wait)
+      end
+    elseif h ~= "timeout" then
+      return nil, h, nil
+    else
+      try = try + 1
+      if try > t.retries then return nil, "timed out waiting for ACK " .. want, nil end
+      wait = backoff(t.timeout, try)
+      since = nil
+      sock:settimeout(wait)
+      sock:sendto(pkt, host, port)
+      if t.stats then t.stats.resent = t.stats.resent + 1 end
+    end
+  end
+end
+
+--- Send blocks 1, 2, ... read from `source(n)` (returns up to n bytes; fewer,
+-- "" or nil at the end) to the locked peer.  Windowed per RFC 7440: the window
+-- `[base, base + windowsize)` is in flight; an ACK of block a >= base slides the
+-- window to a + 1 (and, if a is not the last block sent, resumes from a + 1:
+-- the receiver saw a gap); an ACK of an older block is ignored (no Sorcerer's
+-- Apprentice); a timeout resends the window from base, with backoff.
+-- @return bytes sent, or nil, message, code
+function M.send(t, source)
+  local sock, host, port = t.sock, t.host, t.port
+  local blksize, ws = t.blksize, t.windowsize or 1
+  local progress, total, stats = t.progress, t.total, t.stats
+  local ring = {} -- packets of blocks base..hi, at index block % ws + 1
+  local base, nxt, hi, last = 1, 1, 0, nil
+  local bytes = 0
+  local wait, try, since = t.timeout, 0, nil
+  sock:settimeout(wait)
+  while true do
+    -- fill the window
+    local stop = base + ws
+    while nxt < stop and (not last or nxt <= last) do
+      local pkt
+      if nxt <= hi then
+        pkt = ring[nxt % ws + 1]
+      else
+        local chunk = source(blksize)
+        if chunk == nil then chunk = "" end
+        local n = #chunk
+        if n > blksize then return abort(t, 0, "source returned too much") end
+        pkt = c_data(nxt, chunk)
+        ring[nxt % ws + 1] = pkt
+        hi = nxt
+        bytes = bytes + n
+        if n < blksize then last = nxt end
+      end
+      local ok, err = sock:sendto(pkt, host, port)
+      if not ok and err ~= "timeout" then return nil, err, nil end
+      if stats then stats.sent = stats.sent + 1 end
+      nxt = nxt + 1
+    end
+    -- wait for an ACK
+    local p, h, pt = sock:recvfrom(MAXPKT)
+    if p then
+      if h == host and pt == port then
+        local k, why, code, msg = parse_ack(p)
+        if k then
+          local a = base - 1 + ((k - (base - 1)) % 65536)
+          if a >= base and a <= hi then
+            base = a + 1
+            if a == last then
+              if progress then progress(bytes, total) end
+              return bytes
+            end
+            if a < nxt - 1 then nxt = base end -- gap at the receiver: resume there
+            try = 0
+            if since or wait ~= t.timeout then
+              since, wait = nil, t.timeout
+              sock:settimeout(wait)
+            end
+            if progress then progress(bytes, total) end
+          else
+            since = shrink(sock, since, wait) -- duplicate or stale ACK: never resend
+          end
+        elseif why == "error" then
+          return remote(code, msg)
+        else
+          since = shrink(sock, since, wait) -- garbage, a late OACK...: ignore
+        end
+      else
+        stranger(sock, h, pt)
+        since = shrink(sock, since, wait)
+      end
+    elseif h ~= "timeout" then
+      return nil, h, nil
+    else
+      try = try + 1
+      if try > t.retries then
+        return abort(t, 0, "timed out after " .. t.retries .. " retries")
+      end
+      if stats then stats.resent = stats.resent + 1 end
+      wait = backoff(t.timeout, try)
+      since = nil
+      sock:settimeout(wait)
+      nxt = base -- resend the window
+    end
+  end
+end
+
+-- After the final ACK: re-ACK the final block if it comes again, for `dally`
+-- seconds (a bounded number of times).
+local function dally(t, final, ackpkt)
+  local d = t.dally
+  if not d or d <= 0 then return end
+  local sock, host, port = t.sock, t.host, t.port
+  local deadline = gettime() + d
+  for _ = 1, 64 do
+    local left = deadline - gettime()
+    if left <= 0 then return end
+    sock:settimeout(left)
+    local p, h, pt = sock:recvfrom(MAXPKT)
+    if not p then return end
+    if h == host and pt == port then
+      if parse_data(p, t.blksize) == final then sock:sendto(ackpkt, host, port) end
+    else
+      stranger(sock, h, pt)
+    end
+  end
+end
+
+--- Receive blocks 1, 2, ... from the locked peer into `sink(chunk)` (returns
+-- true, or nil and a message: the transfer aborts with ERROR 3).  `first` is an
+-- optional DATA packet already received; `t.opening` an optional packet (ACK 0
+-- or OACK) resent on timeout until block 1 arrives.  ACKs the last block of
+-- each window and the final (short) block; on a gap or a duplicate ACKs the
+-- last in-order block once; on timeout re-ACKs it, with backoff.
+-- @return bytes received, or nil, message, code
+function M.receive(t, sink, first)
+  local sock, host, port = t.sock, t.host, t.port
+  local blksize, ws = t.blksize, t.windowsize or 1
+  local progress, total, stats = t.progress, t.total, t.stats
+  local max = t.max_size or math.maxinteger
+  local expect, since_ack, oo_acked = 1, 0, false
+  local bytes = 0
+  local wait, try, since = t.timeout, 0, nil
+  local p, h, pt = first, host, port
+  sock:settimeout(wait)
+  while true do
+    if not p then p, h, pt = sock:recvfrom(MAXPKT) end
+    if p then
+      if h == host and pt == port then
+        local blk, data, code, msg = parse_data(p, blksize)
+        if blk == expect % 65536 then
+          local n = #data
+          bytes = bytes + n
+          if bytes > max then return abort(t, 3, "file larger than the maximum size") end
+          if n > 0 then
+            local ok, err = sink(data)
+            if not ok then return abort(t, 3, err or "cannot write") end
+          end
+          expect = expect + 1
+          since_ack = since_ack + 1
+          if n < blksize then
+            local a = c_ack(blk)
+            sock:sendto(a, host, port)
+            if progress then progress(bytes, total) end
+            dally(t, blk, a)
+            return bytes
+          end
+          if since_ack >= ws then
+            sock:sendto(c_ack(blk), host, port)
+            since_ack, oo_acked = 0, false
+          end
+          if try > 0 or since then
+            try, since, wait = 0, nil, t.timeout
+            sock:settimeout(wait)
+          end
+          if progress then progress(bytes, total) end
+        elseif blk then
+          -- duplicate or gap: ACK the last in-order block, once per episode
+          -- (always with a window of 1: the sender resends only on timeout)
+          if ws == 1 or not oo_acked then
+            if expect > 1 then
+              sock:sendto(c_ack(expect - 1), host, port)
+            elseif t.opening then
+              sock:sendto(t.opening, host, port)
+            end
+            oo_acked, since_ack = true, 0
+          end
+          since = shrink(sock, since, wait)
+        elseif data == "error" then
+          return remote(code, msg)
+        elseif data == "DATA larger than the block size" then
+          return abort(t, 4, "DATA larger than the block size")
+        else
+          -- e.g. a repeated OACK because our ACK 0 was lost
+          if expect == 1 and t.opening and codec.opcode(p) == 6 then
+            sock:sendto(t.opening, host, port)
+          end
+          since = shrink(sock, since, wait)
+        end
+      else
+        stranger(sock, h, pt)
+        since = shrink(sock, since, wait)
+      end
+      p = nil
+    elseif h ~= "timeout" then
+      return nil, h, nil
+    else
+      try = try + 1
+      if try > t.retries then
+        return abort(t, 0, "timed out after " .. t.retries .. " retries")
+      end
+      if stats then stats.resent = stats.resent + 1 end
+      if expect > 1 then
+        sock:sendto(c_ack(expect - 1), host, port)
+      elseif t.opening then
+        sock:sendto(t.opening, host, port)
+      end
+      since_ack, oo_acked = 0, false
+      wait = backoff(t.timeout, try)
+      since = nil
+      sock:settimeout(wait)
+      p = nil
+    end
+  end
+end
+
+return M
