@@ -2,7 +2,9 @@
  * ref.c - the C reference for bench/run_sockets.sh: plain blocking sockets,
  * one syscall per operation, no event loop.  The servers bind to an
  * ephemeral port on 127.0.0.1 and print it on stdout (one line) before they
- * serve; the clients measure and print one number, the rate.
+ * serve, and at the end print "cpu SECONDS" (the process's CPU time) on
+ * stderr; the clients print "RATE CPU": the rate and the CPU seconds of the
+ * timed loop.
  *
  *   ref udp-server N          echo N datagrams back to their sender
  *   ref udp-client PORT N     N round trips of 32 bytes -> round trips/s
@@ -43,6 +45,23 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The rate and the CPU seconds spent since c0, on stdout (clients). */
+static void report(double amount, double t0, double c0) {
+  double t = now() - t0, c = cpu() - c0;
+  printf("%.1f %.6f\n", amount / t, c);
+}
+
+/* The process's CPU seconds, on stderr (servers). */
+static void servercpu(void) {
+  fprintf(stderr, "cpu %.6f\n", cpu());
 }
 
 static long long count(const char *s) {
@@ -126,6 +145,7 @@ static void udp_server(long long n) {
     if (sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, len) != r) die("sendto");
   }
   close(fd);
+  servercpu();
 }
 
 static void udp_client(int port, long long n) {
@@ -133,9 +153,10 @@ static void udp_client(int port, long long n) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   char msg[UDPSIZE], buf[8192];
   long long i;
-  double t0;
+  double t0, c0;
   if (fd < 0) die("socket");
   memset(msg, 'x', sizeof(msg));
+  c0 = cpu();
   t0 = now();
   for (i = 0; i < n; i++) {
     struct sockaddr_in from;
@@ -146,7 +167,7 @@ static void udp_client(int port, long long n) {
     r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
     if (r != UDPSIZE) die("recvfrom");
   }
-  printf("%.1f\n", (double)n / (now() - t0));
+  report((double)n, t0, c0);
   close(fd);
 }
 
@@ -159,20 +180,22 @@ static void tcp_server(long long n) {
     writen(fd, buf, sizeof(buf));
   }
   close(fd);
+  servercpu();
 }
 
 static void tcp_client(int port, long long n) {
   int fd = connect1(port);
   char msg[MSGSIZE], buf[MSGSIZE];
   long long i;
-  double t0;
+  double t0, c0;
   memset(msg, 'x', sizeof(msg));
+  c0 = cpu();
   t0 = now();
   for (i = 0; i < n; i++) {
     writen(fd, msg, sizeof(msg));
     readn(fd, buf, sizeof(buf));
   }
-  printf("%.1f\n", (double)n / (now() - t0));
+  report((double)n, t0, c0);
   close(fd);
 }
 
@@ -187,13 +210,14 @@ static void bulk_server(long long bytes) {
     left -= (long long)n;
   }
   close(fd);
+  servercpu();
 }
 
 static void bulk_client(int port, long long bytes) {
   int fd = connect1(port);
   static char buf[CHUNK];
   long long total = 0;
-  double t0 = now();
+  double c0 = cpu(), t0 = now();
   for (;;) {
     ssize_t r = recv(fd, buf, sizeof(buf), 0);
     if (r < 0 && errno == EINTR) continue;
@@ -202,7 +226,7 @@ static void bulk_client(int port, long long bytes) {
     total += r;
   }
   if (total != bytes) fail("bulk: short stream");
-  printf("%.1f\n", (double)total / (now() - t0));
+  report((double)total, t0, c0);
   close(fd);
 }
 

@@ -77,6 +77,12 @@ one() {
     echo "$o_w.$o_impl" >>"$tmp/failures"
     return 0
   fi
+  # CPU per operation of both processes, in microseconds (bulk: per 64 KiB)
+  scpu=$(sed -n 's/^cpu //p' "$tmp/server.err" | tail -n 1)
+  echo "$rate" | awk -v s="${scpu:-0}" -v w="$o_w" -v n="$o_n" \
+    '{ ops = (w == "bulk") ? n / 65536 : n; printf "%.3f\n", 1e6 * ($2 + s) / ops }' \
+    >>"$tmp/$o_w.$o_impl.cpu"
+  rate=${rate%% *}
   echo "$rate" >>"$tmp/$o_w.$o_impl"
   printf ' %s=%s' "$o_impl" "$rate" >&2
 }
@@ -149,6 +155,26 @@ for w in $ONLY; do
     }'
 done
 echo "targets: lnet/LuaSocket >= 1.00 on all three; lnet/C >= 0.90 on 1 and 2, >= 0.80 on 3"
+echo
+echo "CPU cost (user+sys of client and server together, median; less sensitive to other load):"
+printf '%-36s %16s %16s %16s %14s %14s\n' "workload (us per op, spread)" "C ref" "LuaSocket" \
+  "lnet" "lnet/LuaSocket" "lnet/C"
+for w in $ONLY; do
+  case $w in
+  udp) title="1. UDP ping-pong (per round trip)" ;;
+  tcp) title="2. TCP req/resp (per round trip)" ;;
+  bulk) title="3. TCP bulk (per 64 KiB)" ;;
+  esac
+  set -- $(stats "$tmp/$w.c.cpu") $(stats "$tmp/$w.luasocket.cpu") $(stats "$tmp/$w.lnet.cpu")
+  awk -v title="$title" -v c="$1" -v cs="$2" -v ls="$3" -v lss="$4" -v ln="$5" -v lns="$6" '
+    function cell(v, s) { return v == "-" ? "n/a" : sprintf("%.2f (%d%%)", v, s) }
+    function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "n/a" : sprintf("%.3f", a / b) }
+    BEGIN {
+      printf "%-36s %16s %16s %16s %14s %14s\n", title, cell(c, cs), cell(ls, lss),
+        cell(ln, lns), ratio(ln, ls), ratio(ln, c)
+    }'
+done
+echo "(a cost ratio above 1 means lnet spends more CPU per operation)"
 if [ -s "$tmp/failures" ]; then
   echo "FAILED runs (left out of the medians): $(sort "$tmp/failures" | uniq -c | tr -s ' \n' ' ')"
   exit 1
