@@ -407,7 +407,17 @@ static Struct *compile(lua_State *L, int fmtidx) {
  * Half floats, as CPython's PyFloat_Pack2 / PyFloat_Unpack2 (3.11).
  */
 
-static void pack_half(lua_State *L, double x, unsigned char *p, int le) {
+static double getfloat(lua_State *L, int arg);
+
+/* Overflow of a float code: CPython rewords it when the value was an int. */
+static void float_overflow(lua_State *L, int arg, char code) {
+  if (lua_isinteger(L, arg)) struct_error(L, "int too large to convert");
+  struct_error(L, "float too large to pack with %c format", code);
+}
+
+/* Packs the number at `arg` as an IEEE half into p[0..1]. */
+static void pack_half(lua_State *L, int arg, unsigned char *p, int le) {
+  double x = getfloat(L, arg);
   int sign, e;
   unsigned int bits;
   if (x == 0.0) {
@@ -454,7 +464,7 @@ static void pack_half(lua_State *L, double x, unsigned char *p, int le) {
   p[le ? 0 : 1] = (unsigned char)(bits & 0xff);
   return;
 overflow:
-  struct_error(L, "float too large to pack with e format");
+  float_overflow(L, arg, 'e');
 }
 
 static double unpack_half(const unsigned char *p, int le) {
@@ -567,17 +577,16 @@ static void pack_items(lua_State *L, const Struct *s, int arg, unsigned char *bu
     case K_HALF: {
       int le = host_little() ^ it->swap;
       for (i = 0; i < n; i++, q += 2)
-        pack_half(L, getfloat(L, arg++), q, le);
+        pack_half(L, arg++, q, le);
       break;
     }
     case K_FLOAT:
     case K_FLOATN:
-      for (i = 0; i < n; i++, q += 4) {
-        double x = getfloat(L, arg++);
+      for (i = 0; i < n; i++, q += 4, arg++) {
+        double x = getfloat(L, arg);
         float y = (float)x;
         uint32_t v;
-        if (it->kind == K_FLOAT && isinf(y) && !isinf(x))
-          struct_error(L, "float too large to pack with f format");
+        if (it->kind == K_FLOAT && isinf(y) && !isinf(x)) float_overflow(L, arg, 'f');
         memcpy(&v, &y, 4);
         if (it->swap) v = swap32(v);
         memcpy(q, &v, 4);
@@ -766,6 +775,9 @@ static int unpack_from_struct(lua_State *L, const Struct *s, int dataidx) {
     off = lua_tointeger(L, oidx);
   }
   if (off < 0) {
+    if (off + (lua_Integer)s->size > 0)
+      struct_error(L, "not enough data to unpack %zu bytes at offset %lld", s->size,
+                   (long long)off);
     if (off + (lua_Integer)len < 0)
       struct_error(L, "offset %lld out of range for %zu-byte buffer", (long long)off,
                    len);
