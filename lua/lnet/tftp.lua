@@ -498,24 +498,24 @@ local function serve(srv, req, peer, pport)
     if not f then return refuse(code, msg) end
     local size = req.mode == "octet" and f:seek("end") or nil
     f:seek("set", 0)
-    local p, c2, m2 = negotiate(srv, req, size)
-    if not p then f:close(); return refuse(c2, m2) end
+    local p, acc, why = negotiate(srv, req, size)
+    if not p then f:close(); return refuse(acc, why) end
     t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, size
     if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_SNDBUF, BUFSIZE) end
     local source = function(n) return f:read(n) end
     if req.mode == "netascii" then source = netascii_source(source) end
-    local n, err, code = true, nil, nil
-    if m2 then n, err, code = transfer.await_ack(t, codec.oack(m2), 0) end
-    if n then n, err, code = transfer.send(t, source) end
+    local n, err, ecode = true, nil, nil
+    if acc then n, err, ecode = transfer.await_ack(t, codec.oack(acc), 0) end
+    if n then n, err, ecode = transfer.send(t, source) end
     f:close()
     sock:close()
-    return done(n, err, code)
+    return done(n, err, ecode)
   else
     if not srv.write then return refuse(2, "writing is disabled") end
     local dest, code, msg = path.resolve_write(srv.root, req.filename, srv.write)
     if not dest then return refuse(code, msg) end
-    local p, c2, m2 = negotiate(srv, req, nil)
-    if not p then return refuse(c2, m2) end
+    local p, acc, why = negotiate(srv, req, nil)
+    if not p then return refuse(acc, why) end
     t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
     t.max_size = srv.max_size
     if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
@@ -524,7 +524,7 @@ local function serve(srv, req, peer, pport)
     local sink = function(chunk) return f:write(chunk) end
     local finish
     if req.mode == "netascii" then sink, finish = netascii_sink(sink) end
-    t.opening = m2 and codec.oack(m2) or codec.ack(0)
+    t.opening = acc and codec.oack(acc) or codec.ack(0)
     sock:sendto(t.opening, peer, pport)
     local n, err, ecode = transfer.receive(t, sink, nil)
     if n and finish then
