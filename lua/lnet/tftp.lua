@@ -324,15 +324,16 @@ do_get = function(c, pkt, asked, sink, dest)
     local ok, ferr = finish()
     if not ok then n, err, code = nil, ferr, nil end
   end
-  sock:close()
-  if not n then cleanup(); return nil, err, code end
+  if not n then cleanup(); return fail(sock, nil, err, code) end
   if f then
     local ok, cerr = f:close()
     f = nil
-    if not ok then os.remove(tmpname); return nil, cerr end
+    if not ok then os.remove(tmpname); return fail(sock, nil, cerr) end
     local rok, rerr = os.rename(tmpname, dest)
-    if not rok then os.remove(tmpname); return nil, rerr end
+    if not rok then os.remove(tmpname); return fail(sock, nil, rerr) end
   end
+  transfer.dally(t)
+  sock:close()
   return n
 end
 
@@ -541,8 +542,9 @@ local function serve(srv, req, peer, pport)
       if not rok then n, err = nil, "cannot rename" end
     end
     if not n then os.remove(tmpname) end
+    done(n, err, ecode)
+    if n then transfer.dally(t) end
     sock:close()
-    return done(n, err, ecode)
   end
 end
 

@@ -26,7 +26,7 @@ local function quote(s)
 end
 
 local function sh(cmd)
-  local f = io.popen(cmd .. " 2>/dev/null", "r")
+  local f = io.popen("{ " .. cmd .. "; } 2>/dev/null", "r")
   if not f then return nil end
   local out = f:read("a")
   f:close()

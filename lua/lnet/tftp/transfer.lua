@@ -12,7 +12,7 @@
 -- * `blksize`, `windowsize`: negotiated values
 -- * `timeout` (seconds, first wait), `retries` (timeouts in a row before giving up)
 -- * `max_size` (receiver: abort with ERROR 3 past this many bytes), optional
--- * `dally` (receiver: seconds to stay after the final ACK), optional
+-- * `dally` (receiver: seconds `dally` stays after the final ACK), optional
 -- * `progress(bytes, total)` and `total`, optional
 -- * `stats`: optional table; counts `sent` packets and `resent` (timeouts)
 --
@@ -185,11 +185,12 @@ function M.send(t, source)
   end
 end
 
--- After the final ACK: re-ACK the final block if it comes again, for `dally`
--- seconds (a bounded number of times).
-local function dally(t, final, ackpkt)
-  local d = t.dally
-  if not d or d <= 0 then return end
+--- After `receive` succeeded: re-ACK the final block if it comes again, for
+-- `t.dally` seconds (a bounded number of times).  Called by the owner once the
+-- file is in place, so the dally delays nothing the user waits for.
+function M.dally(t)
+  local d, final, ackpkt = t.dally, t.final_block, t.final_ack
+  if not d or d <= 0 or not final then return end
   local sock, host, port = t.sock, t.host, t.port
   local deadline = gettime() + d
   for _ = 1, 64 do
@@ -242,7 +243,7 @@ function M.receive(t, sink, first)
             local a = c_ack(blk)
             sock:sendto(a, host, port)
             if progress then progress(bytes, total) end
-            dally(t, blk, a)
+            t.final_block, t.final_ack = blk, a
             return bytes
           end
           if since_ack >= ws then
