@@ -21,7 +21,7 @@ local WAIT, READ, WRITE = core.WAIT, core.READ, core.WRITE
 local gettime, cresume = core.gettime, core.resume
 local co_create, co_running, co_yield = coroutine.create, coroutine.running, coroutine.yield
 local co_status, co_close = coroutine.status, coroutine.close
-local type, select, error, tostring = type, select, error, tostring
+local type, error, tostring = type, error, tostring
 local traceback = debug.traceback
 local tpack, tunpack = table.pack, table.unpack
 local math_type = math.type
@@ -766,7 +766,7 @@ end
 --- The fd (0).
 -- @treturn integer
 function Stdin:fileno()
-  return 0
+  return self.r:fileno()
 end
 
 return loop

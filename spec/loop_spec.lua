@@ -1,0 +1,627 @@
+-- Specs for lnet.loop: scheduling, timers, queues, events, errors, stdin, and
+-- socket calls inside tasks.  Real sockets on loopback; every loop is bounded.
+local loop = require "lnet.loop"
+local core = require "lnet.core"
+
+local has_lnet, lnet = pcall(require, "lnet")
+local has_sockets = has_lnet and type(lnet) == "table" and lnet.tcp ~= nil
+
+-- Run fn as the main task with a watchdog: the spec fails instead of hanging.
+local function runbounded(limit, fn, ...)
+  local dog = loop.spawn(function()
+    loop.sleep(limit)
+    error("watchdog: the loop ran longer than " .. limit .. " s")
+  end)
+  local old = loop.onerror("raise")
+  local results = table.pack(pcall(loop.run, function(...)
+    local r = table.pack(fn(...))
+    dog:cancel()
+    return table.unpack(r, 1, r.n)
+  end, ...))
+  loop.onerror(old)
+  if not results[1] then
+    loop.reset()
+    error(results[2], 0)
+  end
+  return table.unpack(results, 2, results.n)
+end
+
+-- Run a child lua5.4 on a script with a shell feeding its stdin; returns stdout.
+local function child(script, feeder, infile)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local cmd
+  if infile then
+    cmd = ("lua5.4 %s <%s 2>&1"):format(path, infile)
+  else
+    cmd = ("%s | lua5.4 %s 2>&1 & wait $!"):format(feeder, path)
+  end
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out
+end
+
+describe("lnet.loop", function()
+  after_each(function()
+    loop.onerror("report")
+    loop.reset()
+  end)
+
+  describe("scheduling", function()
+    it("interleaves tasks in a deterministic order", function()
+      local log = {}
+      for _, name in ipairs { "a", "b", "c" } do
+        loop.spawn(function()
+          for i = 1, 3 do
+            log[#log + 1] = name .. i
+            loop.sleep(0)
+          end
+        end)
+      end
+      runbounded(5, function() end)
+      assert.are.equal("a1 b1 c1 a2 b2 c2 a3 b3 c3", table.concat(log, " "))
+    end)
+
+    it("passes arguments to tasks and returns the main task's results from run", function()
+      local a, b = runbounded(5, function(x, y) return x + 1, y .. "!" end, 1, "hi")
+      assert.are.equal(2, a)
+      assert.are.equal("hi!", b)
+    end)
+
+    it("runs until every task has finished", function()
+      local done = 0
+      for i = 1, 100 do
+        loop.spawn(function() loop.sleep(i % 3 * 0.001); done = done + 1 end)
+      end
+      loop.run()
+      assert.are.equal(100, done)
+      assert.are.equal(0, loop.count())
+    end)
+
+    it("stop makes run return and a later run continues the tasks", function()
+      local steps = 0
+      loop.spawn(function()
+        for _ = 1, 3 do
+          steps = steps + 1
+          if steps == 2 then loop.stop() end
+          loop.sleep(0)
+        end
+      end)
+      loop.run()
+      assert.are.equal(2, steps)
+      loop.run()
+      assert.are.equal(3, steps)
+    end)
+
+    it("refuses to run inside a running loop", function()
+      local err
+      runbounded(5, function()
+        err = select(2, pcall(loop.run))
+      end)
+      assert.matches("already running", err)
+    end)
+
+    it("detects a deadlock instead of hanging", function()
+      local q = loop.queue()
+      loop.spawn(function() q:get() end)
+      local ok, err = pcall(loop.run)
+      assert.is_false(ok)
+      assert.matches("deadlock", err)
+    end)
+  end)
+
+  describe("timers", function()
+    it("wakes sleepers in deadline order", function()
+      local log = {}
+      for _, d in ipairs { 0.05, 0.01, 0.03, 0.02, 0.04 } do
+        loop.spawn(function() loop.sleep(d); log[#log + 1] = d end)
+      end
+      local t0 = loop.now()
+      runbounded(5, function() end)
+      local took = loop.now() - t0
+      assert.are.same({ 0.01, 0.02, 0.03, 0.04, 0.05 }, log)
+      assert.is_true(took >= 0.05 and took < 0.5, "took " .. took)
+    end)
+
+    it("handles ten thousand sleeping tasks", function()
+      local woke, last = 0, -1
+      local ordered = true
+      for i = 1, 10000 do
+        local d = (i * 7919 % 10000) / 100000 -- 0 .. 0.1 s, shuffled
+        loop.spawn(function()
+          loop.sleep(d)
+          local due = d > 0 and loop.current().deadline or last -- white box: the timer
+          if due < last or loop.now() < due then ordered = false end
+          last = due
+          woke = woke + 1
+        end)
+      end
+      local t0 = loop.now()
+      runbounded(10, function() end)
+      assert.are.equal(10000, woke)
+      assert.is_true(ordered)
+      assert.is_true(loop.now() - t0 < 3)
+    end)
+
+    it("loop.now is monotonic seconds", function()
+      local a = loop.now()
+      local b = loop.now()
+      assert.is_true(b >= a)
+      assert.are.equal(core.gettime() // 1000, loop.now() // 1000)
+    end)
+
+    it("sleep outside a task blocks the process", function()
+      local t0 = loop.now()
+      loop.sleep(0.02)
+      assert.is_true(loop.now() - t0 >= 0.02)
+    end)
+  end)
+
+  describe("queue", function()
+    it("is FIFO and blocks put when full", function()
+      local q = loop.queue(2)
+      local log = {}
+      loop.spawn(function()
+        for i = 1, 5 do
+          q:put(i)
+          log[#log + 1] = "put" .. i
+        end
+      end)
+      loop.spawn(function()
+        loop.sleep(0)
+        loop.sleep(0)
+        for _ = 1, 5 do
+          local v = q:get()
+          log[#log + 1] = "get" .. v
+        end
+      end)
+      runbounded(5, function() end)
+      -- the producer fills the queue (2), blocks on the 3rd put until a get
+      assert.are.equal("put1 put2 get1 get2 get3 put3 put4 put5 get4 get5",
+        table.concat(log, " "))
+    end)
+
+    it("hands items to waiting getters in order", function()
+      local q = loop.queue()
+      local got = {}
+      for i = 1, 3 do
+        loop.spawn(function()
+          local v = q:get()
+          got[#got + 1] = i .. ":" .. v
+        end)
+      end
+      runbounded(5, function()
+        loop.sleep(0)
+        q:put("x")
+        q:put("y")
+        q:put("z")
+      end)
+      assert.are.equal("1:x 2:y 3:z", table.concat(got, " "))
+    end)
+
+    it("get and put time out; timeout 0 never blocks", function()
+      local q = loop.queue(1)
+      runbounded(5, function()
+        local t0 = loop.now()
+        local v, err = q:get(0.05)
+        local took = loop.now() - t0
+        assert.is_nil(v)
+        assert.are.equal("timeout", err)
+        assert.is_true(took >= 0.05 and took < 0.5)
+        assert.are.same({ nil, "empty" }, { q:get(0) })
+        assert.is_true(q:put(1, 0))
+        assert.are.same({ nil, "full" }, { q:put(2, 0) })
+        assert.are.same({ nil, "timeout" }, { q:put(2, 0.01) })
+        assert.are.equal(1, q:len())
+        assert.is_true(q:full())
+        assert.are.equal(1, q:get())
+        assert.is_true(q:empty())
+      end)
+    end)
+
+    it("rejects nil items and a bad maxsize", function()
+      assert.has_error(function() loop.queue():put(nil) end)
+      assert.has_error(function() loop.queue(0) end)
+    end)
+  end)
+
+  describe("event", function()
+    it("wakes every waiter on set and stays set", function()
+      local ev = loop.event()
+      local woke = 0
+      for _ = 1, 3 do
+        loop.spawn(function() assert(ev:wait()); woke = woke + 1 end)
+      end
+      runbounded(5, function()
+        loop.sleep(0)
+        assert.are.equal(0, woke)
+        ev:set()
+        assert.is_true(ev:is_set())
+        assert.is_true(ev:wait()) -- already set: returns at once
+        loop.sleep(0)
+        assert.are.equal(3, woke)
+        ev:clear()
+        assert.are.same({ nil, "timeout" }, { ev:wait(0.01) })
+      end)
+    end)
+
+    it("signal wakes current waiters without setting the flag", function()
+      local ev = loop.event()
+      local woke = 0
+      loop.spawn(function() ev:wait(); woke = woke + 1 end)
+      runbounded(5, function()
+        loop.sleep(0)
+        assert.are.equal(1, ev:signal())
+        assert.is_false(ev:is_set())
+        loop.sleep(0)
+        assert.are.equal(1, woke)
+      end)
+    end)
+  end)
+
+  describe("tasks", function()
+    it("join returns a task's results, errors, cancellation or timeout", function()
+      runbounded(5, function()
+        local ok_t = loop.spawn(function() loop.sleep(0.01); return 1, 2 end)
+        assert.are.same({ true, 1, 2 }, { ok_t:join() })
+        assert.are.same({ true, 1, 2 }, { ok_t:join() }) -- again, done
+        local old = loop.onerror(function() end)
+        local bad = loop.spawn(function() error("bad", 0) end)
+        assert.are.same({ false, "bad" }, { bad:join() })
+        loop.onerror(old)
+        local slow = loop.spawn(function() loop.sleep(10) end)
+        assert.are.same({ false, "timeout" }, { slow:join(0.01) })
+        slow:cancel()
+        assert.are.same({ false, "cancelled" }, { slow:join() })
+        assert.are.equal("cancelled", slow:status())
+      end)
+    end)
+
+    it("cancel closes the task's to-be-closed variables and wakes joiners", function()
+      local closed = false
+      local t = loop.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function() closed = true end })
+        loop.sleep(10)
+      end)
+      local t0 = loop.now()
+      runbounded(5, function()
+        loop.sleep(0)
+        assert.is_true(t:cancel())
+        assert.is_false(t:cancel())
+      end)
+      assert.is_true(closed)
+      assert.is_true(loop.now() - t0 < 1) -- the 10 s timer went away
+    end)
+
+    it("a task can cancel itself", function()
+      local after = false
+      local t = loop.spawn(function()
+        loop.current():cancel()
+        after = true
+      end)
+      runbounded(5, function() end)
+      assert.is_false(after)
+      assert.are.equal("cancelled", t:status())
+    end)
+
+    it("a task error is reported with its traceback and the others carry on", function()
+      local reports = {}
+      loop.onerror(function(t, err, tb) reports[#reports + 1] = { t, err, tb } end)
+      local other = 0
+      local bad = loop.spawn(function()
+        loop.sleep(0.01)
+        local function inner() error("kaboom") end
+        inner()
+      end)
+      loop.spawn(function()
+        for _ = 1, 5 do loop.sleep(0.005); other = other + 1 end
+      end)
+      loop.run()
+      assert.are.equal(5, other)
+      assert.are.equal(1, #reports)
+      assert.are.equal(bad, reports[1][1])
+      assert.matches("kaboom", reports[1][2])
+      assert.matches("stack traceback", reports[1][3])
+      assert.matches("inner", reports[1][3])
+      assert.are.equal("error", bad:status())
+    end)
+
+    it("the default report goes to stderr", function()
+      local out = child([[
+        local loop = require "lnet.loop"
+        loop.spawn(function() error("visible") end)
+        loop.spawn(function() loop.sleep(0.01) print("survivor") end)
+        loop.run()
+      ]], "true")
+      assert.matches("failed: .*visible", out)
+      assert.matches("stack traceback", out)
+      assert.matches("survivor", out)
+    end)
+
+    it("with onerror('raise') stops the loop and run re-raises with a traceback", function()
+      loop.onerror("raise")
+      local later = false
+      loop.spawn(function() error("fatal") end)
+      loop.spawn(function() loop.sleep(0.01); later = true end)
+      local ok, err = pcall(loop.run)
+      assert.is_false(ok)
+      assert.matches("fatal", err)
+      assert.matches("stack traceback", err)
+      assert.is_false(later)
+    end)
+
+    it("a task yielding foreign values fails clearly", function()
+      local got
+      loop.onerror(function(_, err) got = err end)
+      loop.spawn(function() coroutine.yield("hello") end)
+      loop.run()
+      assert.matches("does not understand", got)
+    end)
+
+    it("waiting inside a coroutine nested in a task raises a clear error", function()
+      local msg
+      runbounded(5, function()
+        local co = coroutine.create(function() loop.sleep(0.01) end)
+        local ok, err = coroutine.resume(co)
+        assert.is_false(ok)
+        msg = err
+      end)
+      assert.matches("nested", msg)
+    end)
+
+    it("a plain nested coroutine that does not wait works inside a task", function()
+      local r = runbounded(5, function()
+        local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+        return gen() + gen() + gen()
+      end)
+      assert.are.equal(6, r)
+    end)
+  end)
+
+  describe("fds", function()
+    it("readable/writable time out on a silent fd, and work outside tasks", function()
+      -- stdin of busted may be anything; use the poller on a fresh epoll fd,
+      -- which is never readable.
+      local p <close> = core.poller()
+      runbounded(5, function()
+        local t0 = loop.now()
+        assert.are.same({ nil, "timeout" }, { loop.readable(p:fileno(), 0.05) })
+        local took = loop.now() - t0
+        assert.is_true(took >= 0.05 and took < 0.5, "took " .. took)
+      end)
+      assert.are.same({ nil, "timeout" }, { loop.readable(p:fileno(), 0.01) })
+    end)
+
+    it("allows one waiter per fd direction", function()
+      local p <close> = core.poller()
+      local fd = p:fileno()
+      local msg
+      loop.spawn(function() loop.readable(fd, 0.2) end)
+      runbounded(5, function()
+        loop.sleep(0)
+        local ok, err = pcall(loop.readable, fd, 0.01)
+        assert.is_false(ok)
+        msg = err
+      end)
+      assert.matches("already has a reading task", msg)
+    end)
+  end)
+
+  describe("poller", function()
+    it("reports ready fds into a reused table and closes once", function()
+      local p = core.poller()
+      assert.matches("lnet.poller%(epoll", tostring(p))
+      local q = core.poller() -- an epoll fd becomes readable when it has events
+      assert(q:set(p:fileno(), core.READ))
+      local out = {}
+      assert.are.equal(0, q:wait(0, out))
+      assert.are.equal(1, q:count())
+      assert(q:set(p:fileno(), 0))
+      assert.are.equal(0, q:count())
+      assert(q:set(p:fileno(), 0)) -- removing twice is fine
+      p:close()
+      p:close()
+      assert.matches("closed", tostring(p))
+      assert.has_error(function() p:wait(0, out) end)
+      q:close()
+    end)
+  end)
+
+  describe("stdin", function()
+    local script = [[
+      local loop = require "lnet.loop"
+      local lines, ticks, sawtwo = {}, 0, nil
+      loop.spawn(function()
+        for line in loop.stdin():lines() do
+          lines[#lines + 1] = line
+          if line == "two" then sawtwo = ticks end
+        end
+        lines[#lines + 1] = "<eof>"
+      end)
+      loop.spawn(function()
+        -- ticks while the reader waits for more input that does not come
+        while ticks < 5 do
+          loop.sleep(0.01)
+          if sawtwo then ticks = ticks + 1 end
+        end
+        print(table.concat(lines, "|") .. " ticks=" .. ticks)
+        os.exit(0)
+      end)
+      loop.run()
+      print(table.concat(lines, "|") .. " ticks=" .. ticks)
+    ]]
+
+    it("a task reads lines from a pipe while other tasks run", function()
+      local out = child(script, "{ printf 'one\\ntwo\\n'; sleep 3; }")
+      assert.are.equal("one|two ticks=5\n", out)
+    end)
+
+    it("reads the last unterminated line, CRLF lines, then EOF", function()
+      local out = child(script, "printf 'one\\r\\ntwo\\n\\nlast'")
+      assert.matches("^one|two||last|<eof> ticks=", out)
+    end)
+
+    it("works from a regular file too (not pollable)", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("a\nb\n")
+      f:close()
+      local out = child(script, nil, path)
+      os.remove(path)
+      assert.matches("^a|b|<eof>", out)
+      local out2 = child([[
+        local loop = require "lnet.loop"
+        local st = loop.stdin()
+        print(st:readline(), st:readline()) -- outside any task: plain blocking reads
+      ]], "echo x")
+      assert.are.equal("x\tnil\n", out2)
+    end)
+  end)
+
+  describe("sockets in tasks", function()
+    local pend = not has_sockets
+    local function tcp_pair()
+      local srv = assert(lnet.tcp())
+      assert(srv:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true))
+      assert(srv:bind("127.0.0.1", 0))
+      assert(srv:listen(64))
+      local _, port = srv:getsockname()
+      return srv, port
+    end
+
+    it("echo server and many clients interleave on one loop", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local srv, port = tcp_pair()
+      local N, replies = 50, 0
+      runbounded(10, function()
+        loop.spawn(function()
+          for _ = 1, N do
+            local c = assert(srv:accept())
+            loop.spawn(function()
+              while true do
+                local line = c:receive("*l")
+                if not line then break end
+                assert(c:sendall(line .. "\n"))
+              end
+              c:close()
+            end)
+          end
+        end)
+        local clients = {}
+        for i = 1, N do
+          clients[i] = loop.spawn(function()
+            local s = assert(lnet.tcp())
+            assert(s:connect("127.0.0.1", port))
+            for k = 1, 3 do
+              assert(s:sendall(("hello %d %d\n"):format(i, k)))
+              assert.are.equal(("hello %d %d"):format(i, k), s:receive("*l"))
+              replies = replies + 1
+            end
+            s:close()
+          end)
+        end
+        for i = 1, N do assert(clients[i]:join()) end
+      end)
+      srv:close()
+      assert.are.equal(3 * N, replies)
+    end)
+
+    it("recv times out inside a task without blocking the others", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local srv, port = tcp_pair()
+      local ticks = 0
+      runbounded(5, function()
+        local s = assert(lnet.tcp())
+        assert(s:connect("127.0.0.1", port))
+        local c = assert(srv:accept())
+        loop.spawn(function() for _ = 1, 3 do loop.sleep(0.01); ticks = ticks + 1 end end)
+        s:settimeout(0.1)
+        local t0 = loop.now()
+        local data, err = s:recv(10)
+        local took = loop.now() - t0
+        assert.is_nil(data)
+        assert.are.equal("timeout", err)
+        assert.is_true(took >= 0.1 and took < 0.5, "took " .. took)
+        assert.are.equal(3, ticks)
+        c:close()
+        assert.are.equal("", s:recv(10)) -- EOF
+        s:close()
+      end)
+      srv:close()
+    end)
+
+    it("a UDP server task answers recvfrom with sendto", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local u = assert(lnet.udp())
+      assert(u:bind("127.0.0.1", 0))
+      local _, port = u:getsockname()
+      runbounded(5, function()
+        loop.spawn(function()
+          for _ = 1, 3 do
+            local data, host, p = u:recvfrom(2048)
+            assert(u:sendto(data:upper(), host, p))
+          end
+        end)
+        local c = assert(lnet.udp())
+        for i = 1, 3 do
+          assert(c:sendto("ping" .. i, "127.0.0.1", port))
+          assert.are.equal("PING" .. i, (c:recvfrom(2048)))
+        end
+        c:close()
+      end)
+      u:close()
+    end)
+
+    it("a second task waiting on the same socket direction gets a clear error", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local u = assert(lnet.udp())
+      assert(u:bind("127.0.0.1", 0))
+      local msg
+      loop.onerror(function(_, err) msg = err end)
+      runbounded(5, function()
+        local first = loop.spawn(function() return u:recvfrom(100) end)
+        local second = loop.spawn(function() return u:recvfrom(100) end)
+        loop.sleep(0)
+        loop.sleep(0)
+        assert.are.equal("error", second:status())
+        first:cancel()
+      end)
+      u:close()
+      assert.matches("already has a reading task", msg)
+    end)
+
+    it("a socket call in a coroutine nested in a task raises a clear error", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local u = assert(lnet.udp())
+      assert(u:bind("127.0.0.1", 0))
+      local ok, err
+      runbounded(5, function()
+        local co = coroutine.create(function() return u:recvfrom(100) end)
+        ok, err = coroutine.resume(co)
+      end)
+      u:close()
+      assert.is_false(ok)
+      assert.matches("nested", err)
+    end)
+
+    it("loop.readable accepts a socket", function()
+      if pend then return pending("lnet sockets not available yet") end
+      local u = assert(lnet.udp())
+      assert(u:bind("127.0.0.1", 0))
+      local _, port = u:getsockname()
+      runbounded(5, function()
+        assert.are.same({ nil, "timeout" }, { loop.readable(u, 0.01) })
+        local c = assert(lnet.udp())
+        assert(c:sendto("x", "127.0.0.1", port))
+        assert.is_true(loop.readable(u, 1))
+        assert.is_true(loop.writable(c, 1))
+        c:close()
+      end)
+      u:close()
+    end)
+  end)
+end)
