@@ -151,6 +151,7 @@ typedef struct Struct {
   size_t size;   /* calcsize */
   size_t nitems; /* values packed / unpacked */
   size_t ncodes; /* entries of items[] */
+  int zero;      /* has padding: pack must zero the buffer first */
   Item items[];
 } Struct;
 
@@ -357,7 +358,7 @@ static void setitem(Item *it, const Header *h, const Def *d, size_t num, size_t 
  * validates and counts, the second fills the items.
  */
 static Struct *compile(lua_State *L, int fmtidx) {
-  size_t len, size = 0, nitems = 0, ncodes = 0, num;
+  size_t len, size = 0, nitems = 0, ncodes = 0, num, covered = 0;
   const char *fmt = lua_tolstring(L, fmtidx, &len);
   const Def *d;
   Header h;
@@ -390,14 +391,17 @@ static Struct *compile(lua_State *L, int fmtidx) {
     if (d->kind == K_STR || d->kind == K_PSTR) {
       setitem(it++, &h, d, num, size);
       size += num;
+      covered += num;
     } else if (d->kind == K_PAD) {
       size += num;
     } else {
       if (num) setitem(it++, &h, d, num, size);
       size += num * d->size;
+      covered += num * d->size;
     }
   }
-  luaL_setmetatable(L, LNET_STRUCT_MT);
+  /* without padding every byte is written by some item */
+  s->zero = (covered != size);
   lua_pushvalue(L, fmtidx);
   lua_setiuservalue(L, -2, 1);
   return s;
@@ -504,7 +508,7 @@ static uint64_t swap64(uint64_t v) {
   return ((uint64_t)swap32((uint32_t)v) << 32) | swap32((uint32_t)(v >> 32));
 }
 
-static lua_Integer getint(lua_State *L, int arg, const Item *it) {
+static inline lua_Integer getint(lua_State *L, int arg, const Item *it) {
   lua_Integer v;
   if (!lua_isinteger(L, arg)) struct_error(L, "required argument is not an integer");
   v = lua_tointeger(L, arg);
@@ -604,7 +608,9 @@ static void pack_items(lua_State *L, const Struct *s, int arg, unsigned char *bu
     case K_STR: {
       size_t l;
       const char *v = getbytes(L, arg++, &l, it);
-      memcpy(q, v, l < n ? l : n);
+      if (l > n) l = n;
+      memcpy(q, v, l);
+      memset(q + l, 0, n - l);
       break;
     }
     default: { /* K_PSTR: length byte, then the data, as CPython */
@@ -617,6 +623,7 @@ static void pack_items(lua_State *L, const Struct *s, int arg, unsigned char *bu
       }
       if (l > n - 1) l = n - 1;
       memcpy(q + 1, v, l);
+      memset(q + 1 + l, 0, n - 1 - l);
       q[0] = (unsigned char)(l > 255 ? 255 : l);
       break;
     }
@@ -630,7 +637,7 @@ static int pack_struct(lua_State *L, const Struct *s, int arg, int nargs) {
   if ((size_t)nargs != s->nitems)
     struct_error(L, "pack expected %zu items for packing (got %d)", s->nitems, nargs);
   if (s->size <= sizeof small) {
-    memset(small, 0, s->size);
+    if (s->zero) memset(small, 0, s->size);
     pack_items(L, s, arg, small);
     lua_pushlstring(L, (const char *)small, s->size);
   } else {
@@ -650,7 +657,9 @@ static int pack_struct(lua_State *L, const Struct *s, int arg, int nargs) {
 /* Pushes the values of one record at p (s->size readable bytes). */
 static int unpack_items(lua_State *L, const Struct *s, const unsigned char *p) {
   const Item *it = s->items, *end = s->items + s->ncodes;
-  if (s->nitems > 1000000 || !lua_checkstack(L, (int)s->nitems + 1))
+  /* a C function may use LUA_MINSTACK slots; the caller may hold one */
+  if (s->nitems >= LUA_MINSTACK - 4 &&
+      (s->nitems > 1000000 || !lua_checkstack(L, (int)s->nitems + 1)))
     struct_error(L, "too many values to unpack (%zu)", s->nitems);
   for (; it < end; it++) {
     const unsigned char *q = p + it->offset;
@@ -829,70 +838,99 @@ static void checkformat(lua_State *L, int idx) {
                  type_name(L, idx));
 }
 
-static Struct *checkstruct(lua_State *L) {
-  return (Struct *)luaL_checkudata(L, 1, LNET_STRUCT_MT);
-}
+/*
+ * A Struct object is a userdata with its own small metatable whose __index
+ * is a table: the methods, bound to the object as closures (upvalue 1), and
+ * the fields size and format.  A shared metatable with an __index function
+ * would cost a C call (~50 ns) on every method call; a table keeps `S:pack`
+ * on the VM's fast path.  Each per-object metatable has the registry's
+ * LNET_STRUCT_MT as its own metatable: that is how a Struct is recognised.
+ * The Structs kept in the module-level cache never reach Lua code and have
+ * no metatable at all.
+ */
 
-/* The Struct at index 1, for methods whose upvalue `up` is the metatable:
- * the same check as luaL_checkudata without the registry look-up. */
-static Struct *fast_struct(lua_State *L, int up) {
-  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(up));
-    lua_pop(L, 1);
-    if (same) return (Struct *)lua_touserdata(L, 1);
+/* The Struct at idx, or NULL. */
+static Struct *tostruct(lua_State *L, int idx) {
+  int ok = 0;
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
+  if (lua_getmetatable(L, -1)) {
+    luaL_getmetatable(L, LNET_STRUCT_MT);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
   }
-  return checkstruct(L);
+  lua_pop(L, 1);
+  return ok ? (Struct *)lua_touserdata(L, idx) : NULL;
 }
 
-static int s_new(lua_State *L) {
-  checkformat(L, 1);
-  compile(L, 1);
-  return 1;
+/* The bound Struct of a method; argument 1 must be that same object. */
+static const Struct *bound(lua_State *L, const char *method) {
+  const Struct *s = (const Struct *)lua_touserdata(L, lua_upvalueindex(1));
+  /* the same full userdata has the same address (a light userdata with
+   * it could only come from C code) */
+  if (lua_touserdata(L, 1) != s)
+    struct_error(L, "Struct method '%s' called without its object (use S:%s(...))",
+                 method, method);
+  return s;
 }
 
 static int s_pack(lua_State *L) {
-  const Struct *s = fast_struct(L, 1);
+  const Struct *s = bound(L, "pack");
   return pack_struct(L, s, 2, lua_gettop(L) - 1);
 }
 
 static int s_unpack(lua_State *L) {
-  return unpack_struct(L, fast_struct(L, 1), 2);
+  return unpack_struct(L, bound(L, "unpack"), 2);
 }
 
 static int s_unpack_from(lua_State *L) {
-  return unpack_from_struct(L, fast_struct(L, 1), 2);
+  return unpack_from_struct(L, bound(L, "unpack_from"), 2);
 }
 
 static int s_iter_unpack(lua_State *L) {
-  return iter_struct(L, fast_struct(L, 1), 1, 2);
+  return iter_struct(L, bound(L, "iter_unpack"), lua_upvalueindex(1), 2);
 }
 
 static int s_tostring(lua_State *L) {
-  checkstruct(L);
+  if (tostruct(L, 1) == NULL)
+    struct_error(L,
+                 "descriptor '__tostring' requires a 'Struct' object but received '%s'",
+                 type_name(L, 1));
   lua_getiuservalue(L, 1, 1);
   lua_pushfstring(L, "Struct('%s')", lua_tostring(L, -1));
   return 1;
 }
 
-/* __index: methods (upvalue 1) first, then the fields size and format. */
-static int s_index(lua_State *L) {
+static const luaL_Reg struct_methods[] = {{"pack", s_pack},
+                                          {"unpack", s_unpack},
+                                          {"unpack_from", s_unpack_from},
+                                          {"iter_unpack", s_iter_unpack},
+                                          {NULL, NULL}};
+
+/* Struct(fmt): compiles fmt and dresses the userdata as an object. */
+static int s_new(lua_State *L) {
+  const luaL_Reg *r;
   const Struct *s;
-  const char *k;
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  s = fast_struct(L, 2);
-  k = lua_tostring(L, 2);
-  if (k != NULL && lua_type(L, 2) == LUA_TSTRING) {
-    if (strcmp(k, "size") == 0) {
-      lua_pushinteger(L, (lua_Integer)s->size);
-      return 1;
-    }
-    if (strcmp(k, "format") == 0) {
-      lua_getiuservalue(L, 1, 1);
-      return 1;
-    }
+  checkformat(L, 1);
+  lua_settop(L, 1);
+  s = compile(L, 1);        /* 2: the userdata */
+  lua_createtable(L, 0, 4); /* 3: its metatable */
+  lua_createtable(L, 0, 6); /* 4: its __index */
+  for (r = struct_methods; r->name != NULL; r++) {
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, r->func, 1);
+    lua_setfield(L, 4, r->name);
   }
-  lua_pushnil(L);
+  lua_pushinteger(L, (lua_Integer)s->size);
+  lua_setfield(L, 4, "size");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, 4, "format");
+  lua_setfield(L, 3, "__index");
+  lua_pushliteral(L, LNET_STRUCT_MT);
+  lua_setfield(L, 3, "__name");
+  lua_pushcfunction(L, s_tostring);
+  lua_setfield(L, 3, "__tostring");
+  luaL_setmetatable(L, LNET_STRUCT_MT); /* the metatable's metatable */
+  lua_setmetatable(L, 2);
   return 1;
 }
 
@@ -979,12 +1017,6 @@ static int m_cachesize(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg struct_methods[] = {{"pack", s_pack},
-                                          {"unpack", s_unpack},
-                                          {"unpack_from", s_unpack_from},
-                                          {"iter_unpack", s_iter_unpack},
-                                          {NULL, NULL}};
-
 static const luaL_Reg struct_cached_funcs[] = {{"pack", m_pack},
                                                {"unpack", m_unpack},
                                                {"unpack_from", m_unpack_from},
@@ -996,16 +1028,10 @@ static const luaL_Reg struct_cached_funcs[] = {{"pack", m_pack},
 
 void lnet_open_struct(lua_State *L) {
   size_t *count;
-  /* metatable of Struct objects */
+  /* the class: metatable of every Struct object's own metatable */
   luaL_newmetatable(L, LNET_STRUCT_MT);
-  lua_newtable(L);
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, struct_methods, 1); /* upvalue: the metatable */
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, s_index, 2); /* upvalues: methods, metatable */
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, s_tostring);
-  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, LNET_STRUCT_MT);
+  lua_setfield(L, -2, "__metatable"); /* keep Lua code from reaching it */
   lua_pop(L, 1);
   /* core.struct */
   lua_newtable(L);

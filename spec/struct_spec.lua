@@ -416,8 +416,7 @@ describe("lnet.struct", function()
       assert.are.equal(E .. "pack expected 0 items for packing (got 1)", err(struct.pack, "4x", 1))
       assert.are.equal(E .. "pack expected 1 items for packing (got 2)", err(struct.pack, "10s", "a", "b"))
       assert.are.equal(E .. "unpack requires a buffer of 2 bytes", err(struct.unpack, "h", "abc"))
-      assert.are.equal(E .. "unpack requires a buffer of 4 bytes", err(struct.Struct("!HH").unpack,
-        struct.Struct("!HH"), ""))
+      assert.are.equal(E .. "unpack requires a buffer of 4 bytes", err(function() return struct.Struct("!HH"):unpack("") end))
       assert.are.equal(E .. "unpack_from requires a buffer of at least 7 bytes for unpacking 2 bytes at " ..
         "offset 5 (actual buffer size is 3)", err(struct.unpack_from, "h", "abc", 5))
       assert.are.equal(E .. "unpack_from requires a buffer of at least 4 bytes for unpacking 2 bytes at " ..
@@ -434,13 +433,18 @@ describe("lnet.struct", function()
       assert.are.equal(E .. "cannot iteratively unpack with a struct of length 0",
         err(struct.iter_unpack, "", ""))
     end)
-    it("refuses a non-Struct self", function()
-      local S = struct.Struct("h")
-      assert.has_error(function() S.pack({}, 1) end)
-      assert.has_error(function() S.unpack(io.stdout, "ab") end)
+    it("refuses a method called without its own object", function()
+      local S, T = struct.Struct("h"), struct.Struct("h")
+      local msg = E .. "Struct method 'pack' called without its object (use S:pack(...))"
+      assert.are.equal(msg, err(S.pack, 1))
+      assert.are.equal(msg, err(S.pack, T, 1))
+      assert.are.equal(msg, err(S.pack, {}, 1))
+      assert.are.equal(E .. "Struct method 'unpack' called without its object (use S:unpack(...))",
+        err(S.unpack, "ab"))
       local fake = setmetatable({}, getmetatable(S))
-      assert.has_error(function() S.pack(fake, 1) end)
-      assert.has_error(function() return fake.size end)
+      assert.are.equal(msg, err(function() return fake:pack(1) end))
+      assert.has_error(function() return tostring(fake) end)
+      assert.has_error(function() return getmetatable(S).__tostring(io.stdout) end)
     end)
   end)
 
@@ -499,7 +503,8 @@ describe("lnet.struct", function()
       local A, B = struct.Struct("<h"), struct.Struct(">h")
       assert.are.equal("\1\0", A:pack(1))
       assert.are.equal("\0\1", B:pack(1))
-      assert.are.equal(A.pack, B.pack)
+      assert.are_not.equal(A.pack, B.pack) -- methods are bound to their object
+      assert.are.equal(A.pack, A.pack)
     end)
   end)
 
