@@ -416,7 +416,8 @@ describe("lnet.struct", function()
       assert.are.equal(E .. "pack expected 0 items for packing (got 1)", err(struct.pack, "4x", 1))
       assert.are.equal(E .. "pack expected 1 items for packing (got 2)", err(struct.pack, "10s", "a", "b"))
       assert.are.equal(E .. "unpack requires a buffer of 2 bytes", err(struct.unpack, "h", "abc"))
-      assert.are.equal(E .. "unpack requires a buffer of 4 bytes", err(function() return struct.Struct("!HH"):unpack("") end))
+      assert.are.equal(E .. "unpack requires a buffer of 4 bytes",
+        err(function() return struct.Struct("!HH"):unpack("") end))
       assert.are.equal(E .. "unpack_from requires a buffer of at least 7 bytes for unpacking 2 bytes at " ..
         "offset 5 (actual buffer size is 3)", err(struct.unpack_from, "h", "abc", 5))
       assert.are.equal(E .. "unpack_from requires a buffer of at least 4 bytes for unpacking 2 bytes at " ..
