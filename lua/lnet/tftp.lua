@@ -174,7 +174,13 @@ local function request(c, sock, pkt)
   local deadline = core.gettime() + wait
   while true do
     local p, h, pt = sock:recvfrom(65468)
-    if p and h == host then return p, h, pt end
+    if p and h == host then
+      local op = codec.opcode(p)
+      -- only a well-formed DATA, ACK, ERROR or OACK can pick the server's TID
+      if (op == 3 or op == 4 or op == 5 or op == 6) and codec.decode(p, 65464) then
+        return p, h, pt
+      end
+    end
     if not p and h ~= "timeout" then return nil, h end
     local now = core.gettime()
     if p == nil or now >= deadline then
@@ -428,7 +434,7 @@ local function negotiate(srv, req, size)
         acc[#acc + 1] = { "blksize", n }
       end
     elseif name == "timeout" then
-      local n = optint(v, 1, 255)
+      local n = optint(v, 1, srv.timeout_max)
       if n then
         timeout = n
         acc[#acc + 1] = { "timeout", n }
@@ -589,7 +595,9 @@ end
 --   `"create"` or `"overwrite"`), `blksize_max` (65464), `windowsize_max` (64),
 --   `inflight_max` (bytes, 4 MiB: windowsize is cut so windowsize x blksize
 --   fits), `timeout` (seconds before the first resend, 1; a client's `timeout`
---   option overrides it), `retries` (5), `dally` (seconds, = timeout),
+--   option overrides it), `timeout_max` (a client's `timeout` option above
+--   this, 15 s by default, is ignored: it bounds how long a stalled transfer
+--   holds its slot), `retries` (5), `dally` (seconds, = timeout),
 --   `max_transfers` (256), `max_size` (bytes accepted by an upload),
 --   `log` (function(event), event fields: `event` ("done", "busy", "crash"),
 --   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`)
@@ -612,6 +620,7 @@ function M.server(cfg)
     windowsize_max = checkint(cfg.windowsize_max, "windowsize_max", 1, 65535) or 64,
     inflight_max = cfg.inflight_max or 4 * 1024 * 1024,
     timeout = cfg.timeout or 1,
+    timeout_max = checkint(cfg.timeout_max, "timeout_max", 1, 255) or 15,
     retries = checkint(cfg.retries, "retries", 0, 1000) or 5,
     max_transfers = checkint(cfg.max_transfers, "max_transfers", 1, 1 << 20) or 256,
     max_size = cfg.max_size,
