@@ -455,7 +455,7 @@ local function negotiate(srv, req, size)
           end
           tsize = n
           acc[#acc + 1] = { "tsize", n }
-        elseif size then
+        elseif size and size > 0 then -- (curl 7.88 fails an OACK'd tsize of 0)
           tsize = size
           acc[#acc + 1] = { "tsize", size }
         end

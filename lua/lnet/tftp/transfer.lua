@@ -14,7 +14,8 @@
 -- * `max_size` (receiver: abort with ERROR 3 past this many bytes), optional
 -- * `dally` (receiver: seconds `dally` stays after the final ACK), optional
 -- * `progress(bytes, total)` and `total`, optional
--- * `stats`: optional table; counts `sent` packets and `resent` (timeouts)
+-- * `stats`: optional table; counts `sent` DATA packets, `resent` (timeouts)
+--   and `gaps` (windows resumed after a receiver's gap ACK)
 --
 -- Results: bytes transferred, or `nil, message, code` where `code` is the TFTP
 -- error code received from or sent to the peer (nil for a local timeout).
@@ -150,7 +151,10 @@ function M.send(t, source)
               if progress then progress(bytes, total) end
               return bytes
             end
-            if a < nxt - 1 then nxt = base end -- gap at the receiver: resume there
+            if a < nxt - 1 then -- a gap at the receiver: resume there (RFC 7440)
+              nxt = base
+              if stats then stats.gaps = (stats.gaps or 0) + 1 end
+            end
             try = 0
             if since or wait ~= t.timeout then
               since, wait = nil, t.timeout
