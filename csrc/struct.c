@@ -395,11 +395,19 @@ static Struct *compile(lua_State *L, int fmtidx) {
     } else if (d->kind == K_PAD) {
       size += num;
     } else {
-      if (num) setitem(it++, &h, d, num, size);
+      if (num == 0) {
+        /* nothing to pack */
+      } else if (it > s->items && it[-1].code == d->code &&
+                 it[-1].offset + it[-1].count * d->size == size) {
+        it[-1].count += num; /* "HH" runs as "2H": one item */
+      } else {
+        setitem(it++, &h, d, num, size);
+      }
       size += num * d->size;
       covered += num * d->size;
     }
   }
+  s->ncodes = (size_t)(it - s->items);
   /* without padding every byte is written by some item */
   s->zero = (covered != size);
   lua_pushvalue(L, fmtidx);
