@@ -121,6 +121,7 @@ describe("tftp server security", function()
       -- an ERROR from the client aborts too
       p:send(codec.wrq("ok.txt", "octet"), srv.port)
       ack, h, pt = p:recv(1)
+      assert.equal(0, (codec.parse_ack(ack)))
       p.sock:sendto(codec.data(1, ("N"):rep(512)), h, pt)
       p:recv(1)
       p.sock:sendto(codec.error(0, "cancel"), h, pt)
