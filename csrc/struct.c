@@ -580,8 +580,10 @@ static void pack_items(lua_State *L, const Struct *s, int arg, unsigned char *bu
         size_t l = 0;
         const char *v = NULL;
         if (lua_type(L, arg) == LUA_TSTRING) v = lua_tolstring(L, arg, &l);
-        if (v == NULL || l != 1)
+        if (v == NULL || l != 1) {
           struct_error(L, "char format requires a bytes object of length 1");
+          return;
+        }
         q[i] = (unsigned char)v[0];
         arg++;
       }
@@ -824,8 +826,10 @@ static int iter_step(lua_State *L) {
 static int iter_struct(lua_State *L, const Struct *s, int sidx, int dataidx) {
   size_t len;
   getdata(L, dataidx, &len);
-  if (s->size == 0)
+  if (s->size == 0) {
     struct_error(L, "cannot iteratively unpack with a struct of length 0");
+    return 0;
+  }
   if (len % s->size != 0)
     struct_error(L, "iterative unpacking requires a buffer of a multiple of %zu bytes",
                  s->size);
