@@ -1,0 +1,90 @@
+-- tcp_chat_client.lua: the tutorial's two-thread chat client, with two tasks.
+--
+--   lua5.4 examples/tcp_chat_client.lua [--host 127.0.0.1] [--port 8888]
+--
+-- Asks for a user name, then at the same time reads the keyboard (sending
+-- each line as "<name>说<line>", the tutorial's wire format) and prints what
+-- the server relays.  Type "bye" (or press Ctrl-D) to leave; Ctrl-C works too.
+-- The Python version runs a reading thread and a writing thread; here they are
+-- two tasks on one loop, and the code reads the same way.
+local lnet = require "lnet"
+local loop = require "lnet.loop"
+
+local USAGE = [[
+usage: lua5.4 tcp_chat_client.lua [--host HOST] [--port PORT] [--name NAME]
+  --host HOST   chat server address (default 127.0.0.1)
+  --port PORT   chat server port (default 8888)
+  --name NAME   user name (default: asked on the terminal)]]
+
+local opts = { host = "127.0.0.1", port = 8888 }
+do
+  local i = 1
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--help" or a == "-h" then
+      print(USAGE)
+      os.exit(0)
+    elseif (a == "--host" or a == "--port" or a == "--name") and arg[i + 1] then
+      opts[a:sub(3)] = arg[i + 1]
+      i = i + 1
+    else
+      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
+      os.exit(2)
+    end
+    i = i + 1
+  end
+end
+
+local stdin = loop.stdin()
+local sock = assert(lnet.tcp())
+local ok, err = sock:connect(opts.host, assert(tonumber(opts.port), "--port must be a number"))
+if not ok then
+  io.stderr:write(("cannot connect to %s:%s: %s\n"):format(opts.host, opts.port, err))
+  os.exit(1)
+end
+
+local name = opts.name
+if not name then
+  io.write("请输入用户名 (user name): ")
+  io.flush()
+  name = stdin:readline() -- no task yet: this simply blocks
+  if not name then os.exit(0) end
+end
+print("connected to " .. opts.host .. ":" .. opts.port .. "; type messages, 'bye' to leave")
+
+local function chat()
+  -- The reading "thread": print every message the server relays.
+  local writer = loop.current()
+  local reader = loop.spawn(function()
+    while true do
+      local data = sock:recv(4096)
+      if not data or data == "" then
+        print("(the server closed the connection)")
+        writer:cancel() -- nothing more to send to
+        return
+      end
+      for line in data:gmatch("[^\n]+") do
+        print("收到: " .. line)
+      end
+      io.stdout:flush()
+    end
+  end)
+  -- The writing "thread": send each line we type.
+  while true do
+    local line = stdin:readline()
+    if not line then line = "bye" end -- end of input (Ctrl-D) leaves too
+    local sent, e = sock:sendall(name .. "说" .. line)
+    if not sent then
+      print("(send failed: " .. tostring(e) .. ")")
+      break
+    end
+    if line:find("bye$") then break end
+  end
+  reader:cancel()
+end
+
+-- Ctrl-C stops the loop with "interrupted!": leave quietly.
+local done, e = pcall(loop.run, chat)
+sock:close()
+if not done and not tostring(e):find("interrupted!", 1, true) then error(e, 0) end
+print("bye")

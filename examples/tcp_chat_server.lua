@@ -1,0 +1,164 @@
+-- tcp_chat_server.lua: the tutorial's multi-threaded chat server, with tasks.
+--
+--   lua5.4 examples/tcp_chat_server.lua [--host 127.0.0.1] [--port 8888]
+--
+-- Every message a client sends is relayed to every connected client.  A
+-- message ending in "bye" makes its sender leave.  The Python version starts
+-- one thread per client; here each client gets two tasks (coroutines) on one
+-- event loop: a reader and a writer.  The code still reads like the threaded
+-- version (plain blocking-looking recv/sendall calls), but thousands of
+-- clients cost little memory, and no locks are needed: only one task runs at
+-- a time, and it only gives way inside a call that would block.
+--
+-- Wire format (the tutorial's): UTF-8 text, a client sends "<name>说<message>".
+-- Data without a newline is relayed as it arrives (the tutorial's client sends
+-- no newline).  Clients that do end their messages with "\n" get whole lines
+-- relayed: a partial line is held until its newline arrives.
+local lnet = require "lnet"
+local loop = require "lnet.loop"
+
+local USAGE = [[
+usage: lua5.4 tcp_chat_server.lua [--host HOST] [--port PORT]
+  --host HOST   address to listen on (default 127.0.0.1)
+  --port PORT   TCP port (default 8888)]]
+
+-- Options: --host, --port, --help.
+local opts = { host = "127.0.0.1", port = 8888 }
+do
+  local i = 1
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--help" or a == "-h" then
+      print(USAGE)
+      os.exit(0)
+    elseif (a == "--host" or a == "--port") and arg[i + 1] then
+      opts[a:sub(3)] = arg[i + 1]
+      i = i + 1
+    else
+      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
+      os.exit(2)
+    end
+    i = i + 1
+  end
+end
+
+-- A client whose unsent output grows past this many bytes cannot keep up: it
+-- is dropped so it never holds back the others or eats the server's memory.
+local MAX_QUEUED = 256 * 1024
+local MAX_PARTIAL = 64 * 1024 -- longest partial line held back
+
+local clients = {} -- every connected client (a set); shared by all tasks, no lock
+local count = 0
+
+local function log(...)
+  io.stdout:write(os.date("%H:%M:%S "), string.format(...), "\n")
+  io.stdout:flush()
+end
+
+-- Remove a client: stop its tasks and close its socket.  Any task may call it.
+local function drop(c, why)
+  if c.gone then return end
+  c.gone = true
+  clients[c] = nil
+  count = count - 1
+  local me = loop.current()
+  if c.reader ~= me then c.reader:cancel() end
+  if c.writer ~= me then c.writer:cancel() end
+  c.sock:close()
+  log("%s left (%s), %d online", c.peer, why, count)
+  if me == c.reader or me == c.writer then me:cancel() end -- ends this task
+end
+
+-- Queue data for every client; its writer task sends it.
+local function broadcast(data)
+  local n = #data
+  for c in pairs(clients) do
+    if c.queued + n > MAX_QUEUED then
+      drop(c, "too slow: output queue full, dropped")
+    else
+      c.queued = c.queued + n
+      c.out:put(data)
+    end
+  end
+end
+
+-- The writer task: sends what is queued, all of it in one call when several
+-- messages are waiting.
+local function writer(c)
+  while true do
+    local data = c.out:get()
+    if not c.out:empty() then
+      local parts = { data }
+      repeat
+        parts[#parts + 1] = c.out:get()
+      until c.out:empty()
+      data = table.concat(parts)
+    end
+    c.queued = c.queued - #data
+    local ok, err = c.sock:sendall(data)
+    if not ok then return drop(c, err) end
+  end
+end
+
+-- The reader task: what the tutorial's read_msg thread does.
+local function reader(c)
+  local partial = "" -- start of a line whose "\n" has not arrived yet
+  while true do
+    local data, err = c.sock:recv(4096)
+    if not data then return drop(c, err) end
+    if data == "" then
+      if partial ~= "" then return drop(c, "disconnected mid-message") end
+      return drop(c, "disconnected")
+    end
+    data = partial .. data
+    local last = data:match(".*()\n") -- position of the last newline, if any
+    if last then -- a client that ends lines with "\n": relay whole lines
+      c.lines = true
+      partial = data:sub(last + 1)
+      data = data:sub(1, last)
+    elseif c.lines then -- hold the partial line until its newline arrives
+      partial = data
+      data = ""
+      if #partial > MAX_PARTIAL then return drop(c, "line too long") end
+    else -- the tutorial's client: each send is one message, relay it as is
+      partial = ""
+    end
+    if data ~= "" then
+      if data:sub(-8):find("bye%s*$") then
+        -- like the tutorial, the farewell itself is not relayed
+        return drop(c, "said bye")
+      end
+      broadcast(data)
+    end
+  end
+end
+
+local server = assert(lnet.tcp())
+assert(server:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true))
+assert(server:bind(opts.host, assert(tonumber(opts.port), "--port must be a number")))
+assert(server:listen(1024))
+log("chat server listening on %s:%s", server:getsockname())
+
+-- The accept loop: the tutorial's main().
+local function main()
+  while true do
+    local sock, host, port = server:accept()
+    if sock then
+      local c = { sock = sock, peer = host .. ":" .. port, out = loop.queue(), queued = 0 }
+      clients[c] = true
+      count = count + 1
+      log("%s joined, %d online", c.peer, count)
+      c.reader = loop.spawn(reader, c)
+      c.writer = loop.spawn(writer, c)
+    else
+      log("accept failed: %s", host) -- e.g. too many open files: wait a little
+      loop.sleep(0.1)
+    end
+  end
+end
+
+-- Ctrl-C stops the loop with "interrupted!": leave quietly.
+local ok, err = pcall(loop.run, main)
+server:close()
+if not ok and not tostring(err):find("interrupted!", 1, true) then error(err, 0) end
+log("server stopped")

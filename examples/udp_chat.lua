@@ -1,0 +1,77 @@
+-- udp_chat.lua: the tutorial's two-thread UDP chat, as two tasks, no locks.
+--
+--   lua5.4 examples/udp_chat.lua [--host 127.0.0.1] [--port 8989] --peer HOST:PORT
+--
+-- Binds a local UDP port and, at the same time, prints every datagram that
+-- arrives and sends each line typed on the keyboard to the peer.  Start two:
+--   lua5.4 examples/udp_chat.lua --port 8989 --peer 127.0.0.1:8990
+--   lua5.4 examples/udp_chat.lua --port 8990 --peer 127.0.0.1:8989
+-- The Python version needs two locks to take turns; tasks do not: each one
+-- simply waits in its own blocking-looking call.  "bye" or Ctrl-D quits.
+local lnet = require "lnet"
+local loop = require "lnet.loop"
+
+local USAGE = [[
+usage: lua5.4 udp_chat.lua [--host HOST] [--port PORT] --peer HOST:PORT
+  --host HOST       local address to bind (default 127.0.0.1)
+  --port PORT       local UDP port (default 8989)
+  --peer HOST:PORT  where typed lines are sent (IPv6: [::1]:8990)]]
+
+local opts = { host = "127.0.0.1", port = 8989 }
+do
+  local i = 1
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--help" or a == "-h" then
+      print(USAGE)
+      os.exit(0)
+    elseif (a == "--host" or a == "--port" or a == "--peer") and arg[i + 1] then
+      opts[a:sub(3)] = arg[i + 1]
+      i = i + 1
+    else
+      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
+      os.exit(2)
+    end
+    i = i + 1
+  end
+end
+local peerhost, peerport = (opts.peer or ""):match("^%[?([^%]]+)%]?:(%d+)$")
+if not peerhost then
+  io.stderr:write("--peer HOST:PORT is required\n", USAGE, "\n")
+  os.exit(2)
+end
+
+local sock = assert(lnet.udp(opts.host:find(":") and lnet.AF_INET6 or lnet.AF_INET))
+assert(sock:bind(opts.host, assert(tonumber(opts.port), "--port must be a number")))
+print(("udp chat on %s:%s, peer %s:%s; type lines, 'bye' to quit")
+  :format(opts.host, opts.port, peerhost, peerport))
+
+local function chat()
+  -- Receiving task: the tutorial's recv_data thread.
+  local receiver = loop.spawn(function()
+    while true do
+      local data, host, port = sock:recvfrom(65535)
+      if not data then
+        print("(receive failed: " .. tostring(host) .. ")")
+        return
+      end
+      print((">>%s:%s: %s"):format(host, port, data))
+      io.stdout:flush()
+    end
+  end)
+  -- Sending task (this one): the tutorial's send_data thread.
+  local stdin = loop.stdin()
+  while true do
+    local line = stdin:readline()
+    if not line then break end -- Ctrl-D / end of input
+    local ok, err = sock:sendto(line, peerhost, tonumber(peerport))
+    if not ok then print("(send failed: " .. tostring(err) .. ")") end
+    if line == "bye" then break end
+  end
+  receiver:cancel()
+end
+
+local done, e = pcall(loop.run, chat)
+sock:close()
+if not done and not tostring(e):find("interrupted!", 1, true) then error(e, 0) end
+print("bye")
