@@ -90,7 +90,8 @@ local function start(name, script, argv)
   print(("   $ %s %s        (%s)"):format("lua5.4 examples/" .. script, argv, name))
   -- Close inherited fds first (other children's keyboards), then run the
   -- example and record its exit status.
-  local closefds = 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done; '
+  local closefds = 'for f in /proc/$$/fd/*; do n=${f##*/}; '
+    .. '[ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done; '
   local line = closefds .. ('%s <%s >%s 2>&1; echo $? >%s'):format(cmd, quote(c.kbpath), quote(c.outpath),
     quote(c.statuspath))
   c.pid = tonumber(sh(("bash -c %s </dev/null >/dev/null 2>&1 & echo $!"):format(quote(line))))
