@@ -249,7 +249,7 @@ end
 
 -- calcsize of valid random formats and of garbage
 local ALPHABET = { "x", "c", "b", "h", "H", "q", "Q", "n", "P", "s", "p", "e", "0", "1", "7", "9", " ", "\t",
-  "<", ">", "!", "=", "@", "Z", "\0", "\xe9", "-" }
+  "<", ">", "!", "=", "@", "Z", "\0", "\xe9", "-", "\v", "\f", "\r", "\x1c", "\xa0" }
 for _ = 1, 500 do
   local fmt = gen_format(true)
   add_case("calcsize", fmt, {}, result(struct.calcsize, fmt))
