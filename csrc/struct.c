@@ -756,12 +756,14 @@ static int unpack_items(lua_State *L, const Struct *s, const unsigned char *p) {
       lua_pushlstring(L, (const char *)q, n);
       break;
     default: { /* K_PSTR; CPython fails on 0p (SystemError): we give "" */
-      size_t l = q[0];
-      if (n == 0)
-        l = 0;
-      else if (l >= n)
-        l = n - 1;
-      lua_pushlstring(L, (const char *)q + (n ? 1 : 0), l);
+      size_t l;
+      if (n == 0) { /* no length byte: q may be the end of the data */
+        lua_pushliteral(L, "");
+        break;
+      }
+      l = q[0];
+      if (l >= n) l = n - 1;
+      lua_pushlstring(L, (const char *)q + 1, l);
       break;
     }
     }
