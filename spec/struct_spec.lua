@@ -544,5 +544,7 @@ describe("lnet.struct", function()
     assert.are.same({ big, 1 }, { struct.unpack(">5000sI", big .. "\0\0\0\1") })
     local n = select("#", struct.unpack("1000B", string.rep("\1", 1000)))
     assert.are.equal(1000, n)
+    assert.are.equal("struct.error: too many values to unpack (1000001)",
+      err(struct.unpack, "1000001B", string.rep("\1", 1000001)))
   end)
 end)
