@@ -64,7 +64,7 @@ local Child = {}
 Child.__index = Child
 
 -- Prompts the examples print before reading a line: left out of the narration.
-local PROMPTS = { "Type a message: ", ">>>> " }
+local PROMPTS = { "Type a message: ", ">>>> ", "请输入用户名 (user name): " }
 
 local function freeport(kind)
   local s = kind == "udp" and lnet.udp() or lnet.tcp()
@@ -76,6 +76,13 @@ end
 
 local width = 13 -- of the name column
 
+-- Columns a name takes on a terminal (CJK characters take two).
+local function columns(s)
+  local n = 0
+  for _, cp in utf8.codes(s) do n = n + (cp >= 0x1100 and 2 or 1) end
+  return n
+end
+
 local function start(name, script, argv)
   local c = setmetatable({ name = name, buf = "", text = "", seen = 1, pos = 0 }, Child)
   local id = #children + 1
@@ -85,7 +92,7 @@ local function start(name, script, argv)
   assert(os.execute("mkfifo " .. quote(c.kbpath)))
   c.kb = assert(io.open(c.kbpath, "r+")) -- read-write: opening never blocks
   c.kb:setvbuf("no")
-  width = math.max(width, #name)
+  width = math.max(width, columns(name))
   local cmd = ("%s%s %s %s"):format(ENV, LUA, quote(ROOT .. "/examples/" .. script), argv)
   print(("   $ %s %s        (%s)"):format("lua5.4 examples/" .. script, argv, name))
   -- Close inherited fds first (other children's keyboards), then run the
@@ -100,7 +107,7 @@ local function start(name, script, argv)
 end
 
 local function say(name, mark, text)
-  print(("   %-" .. width .. "s %s %s"):format(name, mark, text))
+  print(("   %s%s %s %s"):format(name, (" "):rep(width - columns(name)), mark, text))
 end
 
 -- Read what the child printed since last time; show complete lines.
@@ -267,7 +274,24 @@ local function udp_chat()
     note("(examples/udp_chat.lua is not in this tree yet: skipping this scenario)")
     return
   end
-  note("(the udp_chat scenario is not wired into the demo yet: skipping it)")
+  note("Two chat programs, each sending to the other's port. Each runs two tasks (coroutines):")
+  note("one prints what arrives, one reads the keyboard, so either side may speak at any time.")
+  local pa, pb = freeport("udp"), freeport("udp")
+  local a = start("chat_A", "udp_chat.lua", ("--port %d --peer 127.0.0.1:%d"):format(pa, pb))
+  local b = start("chat_B", "udp_chat.lua", ("--port %d --peer 127.0.0.1:%d"):format(pb, pa))
+  a:expect("udp chat on")
+  b:expect("udp chat on")
+  a:type("hi B, are you there?")
+  b:expect("hi B, are you there?")
+  b:type("yes! 你好, A")
+  a:expect("yes! 你好, A")
+  b:type("and a second line before you answer")
+  a:expect("and a second line")
+  a:type("bye")
+  b:expect(": bye")
+  a:wait()
+  b:endinput()
+  b:wait()
 end
 
 local function tftp_download()
@@ -375,7 +399,41 @@ local function tcp_chat()
     note(" scenario)")
     return
   end
-  note("(the group chat scenario is not wired into the demo yet: skipping it)")
+  note("The server relays every message to every client; each client prints what arrives while")
+  note("its user types. Three users join: 小李, 小赵 and 小王.")
+  local port = freeport("tcp")
+  local srv = start("chat_server", "tcp_chat_server.lua", "--port " .. port)
+  srv:expect("listening on")
+  local users = {}
+  for i, name in ipairs { "小李", "小赵", "小王" } do
+    local c = start(name, "tcp_chat_client.lua", "--port " .. port)
+    srv:expect(i .. " online")
+    c:type(name)
+    c:expect("connected to")
+    users[i] = c
+  end
+  local li, zhao, wang = users[1], users[2], users[3]
+  local function everyone(list, text)
+    for _, c in ipairs(list) do c:expect(text) end
+  end
+  li:type("大家好!")
+  everyone(users, "收到: 小李说大家好!")
+  zhao:type("你好, 小李")
+  everyone(users, "收到: 小赵说你好, 小李")
+  li:type("bye")
+  srv:expect("2 online")
+  li:wait()
+  wang:type("小李走了")
+  everyone({ zhao, wang }, "收到: 小王说小李走了")
+  note("小李 has left, so only 小赵 and 小王 got that. Now they leave too (end of input).")
+  zhao:endinput()
+  srv:expect("1 online")
+  zhao:wait()
+  wang:endinput()
+  srv:expect("0 online")
+  wang:wait()
+  srv:interrupt()
+  srv:wait()
 end
 
 ------------------------------------------------------------------------------
