@@ -68,7 +68,8 @@ describe("docs/tutorial.md", function()
   it("includes the tutorial's example programs", function()
     for _, path in ipairs { "examples/udp_send.lua", "examples/udp_send_recv.lua",
         "examples/tftp_download.lua", "examples/tcp_server_recv.lua", "examples/tcp_qq_server.lua",
-        "examples/tcp_qq_client.lua" } do
+        "examples/tcp_qq_client.lua", "examples/udp_chat.lua", "examples/tcp_chat_server.lua",
+        "examples/tcp_chat_client.lua" } do
       assert.truthy(files[path], path .. " is not shown as a `lua file=` block")
     end
   end)
