@@ -119,6 +119,11 @@ local function payload(line)
   return (digits:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
 end
 
+-- IPv6 addresses need an IPv6 socket.
+local function family(host)
+  return host:find(":", 1, true) and lnet.AF_INET6 or lnet.AF_INET
+end
+
 local function addr(host, port)
   return (host:find(":", 1, true) and "[%s]:%d" or "%s:%d"):format(host, port)
 end
@@ -139,13 +144,14 @@ local function typing(send)
 end
 
 local function udp()
-  local s = lnet.udp()
-  local host, port = "127.0.0.1", 0 -- just sending: any free port
-  if opt.listen ~= "" then host, port = hostport(opt.listen, "127.0.0.1") end
-  local ok, err = s:bind(host, port)
-  if not ok then args.fail(("netassist: cannot bind %s: %s"):format(addr(host, port), err)) end
   local dest
   if opt.to ~= "" then dest = { hostport(opt.to, "127.0.0.1") } end
+  -- Just sending: any local address (to reach other machines too), any free port.
+  local host, port = dest and family(dest[1]) == lnet.AF_INET6 and "::" or "0.0.0.0", 0
+  if opt.listen ~= "" then host, port = hostport(opt.listen, "127.0.0.1") end
+  local s = lnet.udp(family(host))
+  local ok, err = s:bind(host, port)
+  if not ok then args.fail(("netassist: cannot bind %s: %s"):format(addr(host, port), err)) end
   local lh, lp = s:getsockname()
   say("UDP on %s%s", addr(lh, lp), dest and ", sending to " .. addr(dest[1], dest[2]) or "")
 
@@ -177,7 +183,7 @@ end
 
 local function tcp_client()
   local host, port = hostport(opt.connect, "127.0.0.1")
-  local c = lnet.tcp()
+  local c = lnet.tcp(family(host))
   c:settimeout(10)
   local ok, err = c:connect(host, port)
   if not ok then args.fail(("netassist: cannot connect to %s: %s"):format(addr(host, port), err)) end
@@ -210,7 +216,7 @@ end
 
 local function tcp_server()
   local host, port = hostport(opt.listen, "127.0.0.1")
-  local srv = lnet.tcp()
+  local srv = lnet.tcp(family(host))
   srv:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true)
   local ok, err = srv:bind(host, port)
   if ok then ok, err = srv:listen() end
