@@ -105,13 +105,13 @@ local function reader(c)
   local partial = "" -- start of a line whose "\n" has not arrived yet
   while true do
     local data, err = c.sock:recv(4096)
-    if not data then return drop(c, err) end
+    if not data then return drop(c, err .. (partial ~= "" and ", mid-message" or "")) end
     if data == "" then
       if partial ~= "" then return drop(c, "disconnected mid-message") end
       return drop(c, "disconnected")
     end
     data = partial .. data
-    local last = data:match(".*()\n") -- position of the last newline, if any
+    local last = data:find("\n[^\n]*$") -- position of the last newline, if any
     if last then -- a client that ends lines with "\n": relay whole lines
       c.lines = true
       partial = data:sub(last + 1)
