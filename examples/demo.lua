@@ -216,20 +216,29 @@ function Child:wait()
   return status
 end
 
+local function alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local state = (f:read("a") or ""):match("^%d+ %b() (%a)")
+  f:close()
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
 local function cleanup()
+  local all = {}
   for _, c in ipairs(children) do
     if c.kb then c.kb:close(); c.kb = nil end
-    if not c:status() then
-      local pids = c:pids()
-      for i = #pids, 1, -1 do os.execute("kill -TERM " .. pids[i] .. " 2>/dev/null") end
+    local pids = c:pids()
+    for i = #pids, 1, -1 do
+      all[#all + 1] = pids[i]
+      if not c:status() then os.execute("kill -TERM " .. pids[i] .. " 2>/dev/null") end
     end
   end
-  -- Wait (bounded) for them to be gone, then remove the directory.
+  -- Wait (bounded) until every one is gone, then remove the directory.
   local deadline = lnet.gettime() + 5
-  for _, c in ipairs(children) do
-    while io.open("/proc/" .. c.pid .. "/stat") and not c:status() and lnet.gettime() < deadline do
-      lnet.sleep(0.02)
-    end
+  for _, pid in ipairs(all) do
+    while alive(pid) and lnet.gettime() < deadline do lnet.sleep(0.02) end
+    if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
   end
   if TMP then os.execute("rm -rf " .. quote(TMP)) end
 end
