@@ -1,6 +1,11 @@
 -- docs/tutorial.md must not drift from the examples: every code block that
 -- claims to be a file (a fence opened with "```lua file=examples/X.lua") is
 -- that file, byte for byte, and comes with the command that runs it.
+--
+-- After changing an example, copy it into the doc with
+--     UPDATE_TUTORIAL=1 make test SPECS=spec/tutorial_doc_spec.lua
+-- (it rewrites those blocks from the files, then checks), and reread the
+-- prose around the block.
 local ROOT = os.getenv("LNET_ROOT") or "."
 
 local function read(path)
@@ -32,6 +37,34 @@ local function blocks(text)
   for _, b in ipairs(out) do b.body = table.concat(b.lines, "\n") .. (#b.lines > 0 and "\n" or "") end
   return out
 end
+
+-- Rewrite every `lua file=` block of the doc from its file.
+local function update(path)
+  local text = read(path)
+  if not text then return end
+  local out, skipping = {}, false
+  for line in text:gmatch("([^\n]*)\n") do
+    if skipping then
+      if line:match("^```%s*$") then
+        out[#out + 1] = line
+        skipping = false
+      end
+    else
+      out[#out + 1] = line
+      local file = line:match("^```lua file=(%S+)")
+      local body = file and read(file)
+      if body then
+        out[#out + 1] = body:sub(-1) == "\n" and body:sub(1, -2) or body
+        skipping = true
+      end
+    end
+  end
+  local f = assert(io.open(ROOT .. "/" .. path, "wb"))
+  f:write(table.concat(out, "\n"), "\n")
+  f:close()
+end
+
+if os.getenv("UPDATE_TUTORIAL") then update("docs/tutorial.md") end
 
 describe("docs/tutorial.md", function()
   local doc = read("docs/tutorial.md")
