@@ -42,13 +42,21 @@ do
   end
 end
 
--- A client whose unsent output grows past this many bytes cannot keep up: it
--- is dropped so it never holds back the others or eats the server's memory.
+-- Each client's output queue is its unsent part of one shared list of
+-- messages (below): a client whose queue grows past this many bytes cannot
+-- keep up and is dropped, so it never holds back the others nor eats memory.
 local MAX_QUEUED = 256 * 1024
 local MAX_PARTIAL = 64 * 1024 -- longest partial line held back
 
 local clients = {} -- every connected client (a set); shared by all tasks, no lock
 local count = 0
+
+-- Messages not yet sent to every client: msgs[first..last].  ends[i] is the
+-- total number of bytes up to and including message i.  A client's writer
+-- has sent everything before msgs[c.pos].  Sharing one list (instead of a
+-- copy per client) keeps memory small with thousands of clients.
+local msgs, ends, first, last = {}, { [0] = 0 }, 1, 0
+local newmsg = loop.event() -- writers wait on it for new messages
 
 local function log(...)
   io.stdout:write(os.date("%H:%M:%S "), string.format(...), "\n")
@@ -69,32 +77,50 @@ local function drop(c, why)
   if me == c.reader or me == c.writer then me:cancel() end -- ends this task
 end
 
--- Queue data for every client; its writer task sends it.
-local function broadcast(data)
-  local n = #data
+-- Forget the messages every client has sent; drop clients that lag too far.
+local function trim()
+  local oldest = last + 1
   for c in pairs(clients) do
-    if c.queued + n > MAX_QUEUED then
+    if ends[last] - ends[c.pos - 1] > MAX_QUEUED then
       drop(c, "too slow: output queue full, dropped")
-    else
-      c.queued = c.queued + n
-      c.out:put(data)
+    elseif c.pos < oldest then
+      oldest = c.pos
     end
   end
+  for i = first, oldest - 1 do
+    msgs[i] = nil
+    ends[i - 1] = nil
+  end
+  first = oldest
 end
 
--- The writer task: sends what is queued, all of it in one call when several
--- messages are waiting.
+-- Add a message for every client and wake the writers.
+local function broadcast(data)
+  last = last + 1
+  msgs[last] = data
+  ends[last] = ends[last - 1] + #data
+  if ends[last] - ends[first - 1] > 2 * MAX_QUEUED then trim() end
+  newmsg:signal()
+end
+
+-- The messages from pos to last as one string.  Writers that are up to date
+-- all ask for the same batch: it is built once and shared.
+local batch_pos, batch_last, batch
+local function pending(pos)
+  if pos ~= batch_pos or last ~= batch_last then
+    batch_pos, batch_last = pos, last
+    batch = table.concat(msgs, "", pos, last)
+  end
+  return batch
+end
+
+-- The writer task: sends what this client has not got yet, all of it in one
+-- call when several messages are waiting.
 local function writer(c)
   while true do
-    local data = c.out:get()
-    if not c.out:empty() then
-      local parts = { data }
-      repeat
-        parts[#parts + 1] = c.out:get()
-      until c.out:empty()
-      data = table.concat(parts)
-    end
-    c.queued = c.queued - #data
+    while c.pos > last do newmsg:wait() end
+    local data = pending(c.pos)
+    c.pos = last + 1
     local ok, err = c.sock:sendall(data)
     if not ok then return drop(c, err) end
   end
@@ -111,11 +137,11 @@ local function reader(c)
       return drop(c, "disconnected")
     end
     data = partial .. data
-    local last = data:find("\n[^\n]*$") -- position of the last newline, if any
-    if last then -- a client that ends lines with "\n": relay whole lines
+    local nl = data:find("\n[^\n]*$") -- position of the last newline, if any
+    if nl then -- a client that ends lines with "\n": relay whole lines
       c.lines = true
-      partial = data:sub(last + 1)
-      data = data:sub(1, last)
+      partial = data:sub(nl + 1)
+      data = data:sub(1, nl)
     elseif c.lines then -- hold the partial line until its newline arrives
       partial = data
       data = ""
@@ -144,7 +170,7 @@ local function main()
   while true do
     local sock, host, port = server:accept()
     if sock then
-      local c = { sock = sock, peer = host .. ":" .. port, out = loop.queue(), queued = 0 }
+      local c = { sock = sock, peer = host .. ":" .. port, pos = last + 1 }
       clients[c] = true
       count = count + 1
       log("%s joined, %d online", c.peer, count)
