@@ -32,11 +32,11 @@ its time, peer, length, text and hex; every line typed is sent.
 --hex: type bytes as hex ("31 32 0a"), nothing is added to them.]],
   { "udp", false, "use UDP (the default)" },
   { "tcp", false, "use TCP" },
-  { "listen", "", "UDP: bind here; TCP: be a server here" },
-  { "connect", "", "TCP: connect to this server" },
-  { "to", "", "UDP: send typed lines here" },
+  { "listen", "", "UDP: bind here; TCP: be a server here", "[HOST:]PORT" },
+  { "connect", "", "TCP: connect to this server", "HOST:PORT" },
+  { "to", "", "UDP: send typed lines here", "HOST:PORT" },
   { "hex", false, "typed lines are hex bytes" },
-  { "eol", "", "appended to each typed line (default: lf for TCP, none for UDP)" },
+  { "eol", "", "added to each typed line (default: lf for TCP, none for UDP)", "lf|crlf|none" },
 }
 
 -- "8080" -> "127.0.0.1", 8080; "0.0.0.0:8080" -> "0.0.0.0", 8080; "[::1]:80" too.

@@ -273,6 +273,19 @@ describe("examples/netassist.lua", function()
         "connection closed by 127.0.0.1:" .. port)
     end)
 
+    it("--eol chooses what ends each typed line", function()
+      for eol, want in pairs { crlf = "hi\r\n", none = "hi", lf = "hi\n" } do
+        local kb = keyboard()
+        local srv <close>, port = tcpserver()
+        assist(("--tcp --connect 127.0.0.1:%d --eol %s"):format(port, eol), kb)
+        local c <close> = assert(srv:accept())
+        c:settimeout(T)
+        kb.type("hi")
+        kb.close()
+        assert.are.equal(want, c:receive("a"), eol)
+      end
+    end)
+
     it("ends when the server hangs up", function()
       local kb = keyboard()
       local srv <close>, port = tcpserver()

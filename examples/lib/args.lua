@@ -18,6 +18,7 @@
 --       { "host", "127.0.0.1", "receiver's address" },
 --       { "port", 8080,        "receiver's port" },
 --       { "hex",  false,       "a flag: true when given" },
+--       { "to",   "",          "no default shown", "HOST:PORT" }, -- 4th: the value's name
 --     }
 --     --> opt.host, opt.port (a number), opt.hex, and opt[1..n] for the words left
 --
@@ -44,8 +45,8 @@ local function help(spec, out)
   out:write("\noptions:\n")
   for _, o in ipairs(spec) do
     local name, default, text = o[1], o[2], o[3]
-    local left = type(default) == "boolean" and "--" .. name or "--" .. name .. " " .. name:upper()
-    local dflt = type(default) == "boolean" and "" or (" (default: %q)"):format(default)
+    local left = type(default) == "boolean" and "--" .. name or "--" .. name .. " " .. (o[4] or name:upper())
+    local dflt = (type(default) == "boolean" or default == "") and "" or (" (default: %q)"):format(default)
     out:write(("  %-22s %s%s\n"):format(left, text or "", dflt))
   end
   out:write(("  %-22s %s\n"):format("--help", "show this help"))
