@@ -36,8 +36,11 @@ describe("examples/demo.lua", function()
   end)
 
   it("walks through the scenarios, exits 0 within a minute, leaves nothing behind", function()
-    local cmd = ("TMPDIR=%s %slua5.4 %s"):format(proc.quote(tmp), proc.luaenv(),
-      proc.quote(ROOT .. "/examples/demo.lua"))
+    local root = ROOT:sub(1, 1) == "/" and ROOT or os.getenv("PWD") .. "/" .. ROOT
+    local cwd = tmp .. "/cwd" -- run it from an empty directory: nothing may appear there
+    assert(os.execute("mkdir " .. proc.quote(cwd)))
+    local cmd = ("cd %s && TMPDIR=%s %slua5.4 %s"):format(proc.quote(cwd), proc.quote(tmp), proc.luaenv(),
+      proc.quote(root .. "/examples/demo.lua"))
     local t0 = lnet.gettime()
     p = proc.spawn("sh -c " .. proc.quote(cmd .. '; echo "[exit $?]"'))
     local ok, out = p:expect("[exit ", 60)
@@ -45,31 +48,51 @@ describe("examples/demo.lua", function()
     assert.truthy(lnet.gettime() - t0 < 60)
     assert.are.equal("0", out:match("%[exit (%d+)%]"), out)
     assert.falsy(out:find("demo failed", 1, true), out)
-
-    -- Each scenario ran, in order, both sides speaking.
-    local at = 1
-    for _, piece in ipairs {
-        "== 1.", "assistant     |     text | 123 你好",
-        "== 2.", "Received from 127.0.0.1:",
-        "== 3.", "chat_B        | >>127.0.0.1:", "hi B, are you there?", "chat_A        | >>127.0.0.1:",
-        "== 4.", "identical to the server's copy", "downloaded hello.txt",
-        "== 5.", "says: hello, server",
-        "== 6.", "Server says: ok", "qq_server     | Chat over.",
-        "== 7.", "小王          | 收到: 小李说大家好!", "小赵          | 收到: 小王说小李走了",
-        "Done." } do
-      local s, e = out:find(piece, at, true)
-      assert(s, ("expected %q (in order) in:\n%s"):format(piece, out))
-      at = e + 1
-    end
     assert.falsy(out:find("skipping", 1, true), out)
-    -- 小李 had left: the last message reached only the two others.
-    assert.falsy(out:find("小李          | 收到: 小王说小李走了", 1, true), out)
 
-    -- Nothing left: no process of its, no file in its temporary directory.
+    -- The scenarios, in order.
+    local starts, at = {}, 1
+    for n = 1, 7 do
+      starts[n] = out:find("\n== " .. n .. "%. ", at)
+      assert(starts[n], ("no scenario %d (in order) in:\n%s"):format(n, out))
+      at = starts[n] + 1
+    end
+    starts[8] = out:find("\nDone%.", at)
+    assert(starts[8], "no Done. line:\n" .. out)
+    local text = {}
+    for n = 1, 7 do text[n] = out:sub(starts[n], starts[n + 1]) end
+
+    -- Who said what: a line "   <name>  | ...<words>...".
+    local function said(n, name, words)
+      for line in text[n]:gmatch("[^\n]+") do
+        local who, rest = line:match("^   (%S+)%s+| (.*)$")
+        if who == name and rest:find(words, 1, true) then return true end
+      end
+      error(("scenario %d: %s did not say %q:\n%s"):format(n, name, words, text[n]))
+    end
+    said(1, "assistant", "text | 123 你好")
+    said(1, "udp_send", "Sent 10 bytes")
+    said(2, "assistant", "text | hello, anyone there?")
+    said(2, "udp_send_recv", "Received from 127.0.0.1:")
+    said(3, "chat_B", "hi B, are you there?")
+    said(3, "chat_A", "yes! 你好, A")
+    said(4, "tftp", "identical to the server's copy")
+    said(4, "downloader", "identical to the server's copy")
+    said(5, "server", "says: hello, server")
+    said(6, "qq_server", "Client says: bye")
+    said(6, "qq_client", "Server says: ok")
+    said(7, "小王", "小李说大家好!")
+    said(7, "小李", "小赵说你好, 小李")
+    said(7, "小赵", "小王说小李走了")
+    -- 小李 had left: the last message reached only the two others.
+    assert.falsy(text[7]:find("小李%s+| [^\n]*小王说小李走了"), text[7])
+
+    -- Nothing left: no process of its, no file in its temporary directory or
+    -- in the directory it ran in.
     assert.are.same({}, holders("TMPDIR=" .. tmp))
-    local ls = io.popen("ls -A " .. proc.quote(tmp))
+    local ls = io.popen("ls -A " .. proc.quote(tmp) .. " " .. proc.quote(cwd))
     local left = ls:read("a")
     ls:close()
-    assert.are.equal("", left)
+    assert.are.equal(tmp .. ":\ncwd\n\n" .. cwd .. ":\n", left)
   end)
 end)
