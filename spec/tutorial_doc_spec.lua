@@ -87,7 +87,8 @@ describe("docs/tutorial.md", function()
           for l in actual:gmatch("([^\n]*)\n") do a[#a + 1] = l end
           for l in b.body:gmatch("([^\n]*)\n") do d[#d + 1] = l end
           while a[i] == d[i] and i <= math.max(#a, #d) do i = i + 1 end
-          error(("docs/tutorial.md block at line %d differs from %s at its line %d:\n  file: %s\n  doc:  %s")
+          error(("docs/tutorial.md block at line %d differs from %s at its line %d:\n  file: %s\n  doc:  %s\n"
+            .. "(copy the files into the doc: UPDATE_TUTORIAL=1 make test SPECS=spec/tutorial_doc_spec.lua)")
             :format(b.line, path, i, tostring(a[i]), tostring(d[i])))
         end
       end)
