@@ -103,7 +103,11 @@ function M.hpa(dir, opts)
   local host = opts.host or "127.0.0.1"
   local port = M.free_port(host)
   local addr = host:find(":") and ("[" .. host .. "]:" .. port) or (host .. ":" .. port)
-  local cmd = ("/usr/sbin/in.tftpd -L -p -u %s %s -s %s -a %s"):format(
+  -- Run it under another name: `make deps` (scripts/deps.sh) does `pkill -x
+  -- in.tftpd`, which would kill our servers whenever anyone runs `make test`.
+  local bin = dir .. "/.lnet-hpa-tftpd"
+  os.execute("ln -sf /usr/sbin/in.tftpd " .. proc.quote(bin))
+  local cmd = ("%s -L -p -u %s %s -s %s -a %s"):format(proc.quote(bin),
     proc.quote(whoami()), opts.create and "-c" or "", proc.quote(dir), proc.quote(addr))
   local p = proc.spawn(cmd)
   assert(M.wait_ready(host, port, 5), "tftpd-hpa did not start: " .. proc.output(p))
