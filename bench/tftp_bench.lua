@@ -96,7 +96,9 @@ local ok, err = pcall(function()
     for _, w in ipairs { 8, 16 } do
       local l = timed(clients.lnet(servers.atftpd.port, b, w))
       local a = timed(clients.atftp(servers.atftpd.port, b, w))
-      if a and a > best_anchor.v then best_anchor = { v = a, what = "atftp <- atftpd @" .. b .. " w" .. w } end
+      if a and a > best_anchor.v then
+        best_anchor = { v = a, what = "atftp <- atftpd @" .. b .. " w" .. w }
+      end
       print(("| %d | %d | %s | %s | %s |"):format(b, w, fmt(l), fmt(a), ratio(l, a)))
     end
   end
