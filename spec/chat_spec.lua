@@ -246,6 +246,16 @@ describe("chat examples", function()
     end)
   end)
 
+  it("the server stops cleanly on Ctrl-C", function()
+    local server = start_server()
+    proc.kill(server, "INT")
+    assert.is_true(proc.wait(server, 5))
+    local out = proc.output(server)
+    proc.stop(server)
+    assert.matches("server stopped", out)
+    assert.is_nil(out:find("traceback", 1, true))
+  end)
+
   describe("against the tutorial's Python server", function()
     it("tcp_chat_client.lua interoperates", function()
       if not proc.need("python3") then return pending("python3 missing") end

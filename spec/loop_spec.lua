@@ -485,6 +485,30 @@ describe("lnet.loop", function()
     end)
   end)
 
+  describe("Ctrl-C", function()
+    it("interrupts a loop blocked in the poller with 'interrupted!'", function()
+      local proc = require "spec.support.proc"
+      local p = proc.spawn(proc.luaenv() .. "lua5.4 -e " .. proc.quote([[
+        local loop = require "lnet.loop"
+        loop.spawn(function() loop.sleep(20) end)
+        loop.spawn(function() loop.stdin():readline() end)
+        loop.spawn(function() print("ready"); io.stdout:flush() end)
+        local ok, err = pcall(loop.run)
+        print("run returned", ok, err)
+      ]]))
+      local ok, out = proc.expect(p, "ready", 10)
+      assert(ok, out)
+      local t0 = loop.now()
+      proc.kill(p, "INT")
+      local gone = proc.wait(p, 5)
+      out = proc.output(p)
+      proc.stop(p)
+      assert.is_true(gone)
+      assert.is_true(loop.now() - t0 < 3)
+      assert.matches("run returned\tfalse\t.*interrupted!", out)
+    end)
+  end)
+
   describe("sockets in tasks", function()
     local pend = not has_sockets
     local function tcp_pair()
