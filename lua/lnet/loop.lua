@@ -327,6 +327,8 @@ local function waitfd(x, timeout, ev, fname)
   checktimeout(timeout, 2, fname)
   local fd = fdof(x, fname)
   if not fd then return nil, "closed" end
+  -- data the line reader already holds counts as readable: no poll needed
+  if ev == READ and fd ~= x and x.pending and x:pending() > 0 then return true end
   local t = intask(fname)
   if not t then
     local p <close> = assert(core.poller())
@@ -351,7 +353,8 @@ local function waitfd(x, timeout, ev, fname)
   return nil, "timeout"
 end
 
---- Wait until `fd_or_socket` is readable.
+--- Wait until `fd_or_socket` is readable (at once if a socket's line reader
+-- already holds data).
 -- @param fd_or_socket an integer fd or an object with `:fileno()`
 -- @tparam[opt] number timeout seconds
 -- @treturn[1] boolean true when readable
