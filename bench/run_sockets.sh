@@ -155,6 +155,11 @@ for w in $ONLY; do
     }'
 done
 echo "targets: lnet/LuaSocket >= 1.00 on all three; lnet/C >= 0.90 on 1 and 2, >= 0.80 on 3"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  echo "WARNING: load average $load on $(nproc) cpus at the end of the run: other work" \
+    "competed for the CPUs; treat the ratios as rough (see the spreads)"
+fi
 echo
 echo "CPU cost (user+sys of client and server together, median; less sensitive to other load):"
 printf '%-36s %16s %16s %16s %14s %14s\n' "workload (us per op, spread)" "C ref" "LuaSocket" \
