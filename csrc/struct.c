@@ -853,38 +853,24 @@ static void checkformat(lua_State *L, int idx) {
 }
 
 /*
- * A Struct object is a userdata with its own small metatable whose __index
- * is a table: the methods, bound to the object as closures (upvalue 1), and
- * the fields size and format.  A shared metatable with an __index function
- * would cost a C call (~50 ns) on every method call; a table keeps `S:pack`
- * on the VM's fast path.  Each per-object metatable has the registry's
- * LNET_STRUCT_MT as its own metatable: that is how a Struct is recognised.
- * The Structs kept in the module-level cache never reach Lua code and have
- * no metatable at all.
+ * A Struct object is a table whose fields are its bound methods (C closures
+ * over the compiled userdata) and its size and format;
+ * its metatable is the registry's LNET_STRUCT_MT (__name, __tostring).
+ * Plain fields keep `S:pack(...)` on the VM's fastest path: a userdata
+ * object costs a metatable walk on every method call (and a shared
+ * __index function a whole extra C call, ~50 ns).  The compiled userdata
+ * itself never has a metatable and is reachable only through the closures
+ * and the module cache.
  */
 
-/* The Struct at idx, or NULL. */
-static Struct *tostruct(lua_State *L, int idx) {
-  int ok = 0;
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
-  if (lua_getmetatable(L, -1)) {
-    luaL_getmetatable(L, LNET_STRUCT_MT);
-    ok = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-  }
-  lua_pop(L, 1);
-  return ok ? (Struct *)lua_touserdata(L, idx) : NULL;
-}
-
-/* The bound Struct of a method; argument 1 must be that same object. */
+/* The compiled Struct of a method.  Methods are bound: argument 1 is only
+ * checked to be a table, which catches a forgotten colon (S.pack(1, 2)); a
+ * full identity check would cost ~3 ns per call. */
 static const Struct *bound(lua_State *L, const char *method) {
-  const Struct *s = (const Struct *)lua_touserdata(L, lua_upvalueindex(1));
-  /* the same full userdata has the same address (a light userdata with
-   * it could only come from C code) */
-  if (lua_touserdata(L, 1) != s)
+  if (lua_type(L, 1) != LUA_TTABLE)
     struct_error(L, "Struct method '%s' called without its object (use S:%s(...))",
                  method, method);
-  return s;
+  return (const Struct *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
 static int s_pack(lua_State *L) {
@@ -904,13 +890,18 @@ static int s_iter_unpack(lua_State *L) {
   return iter_struct(L, bound(L, "iter_unpack"), lua_upvalueindex(1), 2);
 }
 
+/* __tostring of LNET_STRUCT_MT: Struct('fmt'). */
 static int s_tostring(lua_State *L) {
-  if (tostruct(L, 1) == NULL)
+  const char *fmt = NULL;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "format");
+    if (lua_rawget(L, 1) == LUA_TSTRING) fmt = lua_tostring(L, -1);
+  }
+  if (fmt == NULL)
     struct_error(L,
                  "descriptor '__tostring' requires a 'Struct' object but received '%s'",
                  type_name(L, 1));
-  lua_getiuservalue(L, 1, 1);
-  lua_pushfstring(L, "Struct('%s')", lua_tostring(L, -1));
+  lua_pushfstring(L, "Struct('%s')", fmt);
   return 1;
 }
 
@@ -920,31 +911,24 @@ static const luaL_Reg struct_methods[] = {{"pack", s_pack},
                                           {"iter_unpack", s_iter_unpack},
                                           {NULL, NULL}};
 
-/* Struct(fmt): compiles fmt and dresses the userdata as an object. */
+/* Struct(fmt): compiles fmt and builds the object around it. */
 static int s_new(lua_State *L) {
   const luaL_Reg *r;
   const Struct *s;
   checkformat(L, 1);
   lua_settop(L, 1);
-  s = compile(L, 1);        /* 2: the userdata */
-  lua_createtable(L, 0, 4); /* 3: its metatable */
-  lua_createtable(L, 0, 6); /* 4: its __index */
+  s = compile(L, 1);        /* 2: the compiled userdata */
+  lua_createtable(L, 0, 6); /* 3: the object */
   for (r = struct_methods; r->name != NULL; r++) {
     lua_pushvalue(L, 2);
     lua_pushcclosure(L, r->func, 1);
-    lua_setfield(L, 4, r->name);
+    lua_setfield(L, 3, r->name);
   }
   lua_pushinteger(L, (lua_Integer)s->size);
-  lua_setfield(L, 4, "size");
+  lua_setfield(L, 3, "size");
   lua_pushvalue(L, 1);
-  lua_setfield(L, 4, "format");
-  lua_setfield(L, 3, "__index");
-  lua_pushliteral(L, LNET_STRUCT_MT);
-  lua_setfield(L, 3, "__name");
-  lua_pushcfunction(L, s_tostring);
-  lua_setfield(L, 3, "__tostring");
-  luaL_setmetatable(L, LNET_STRUCT_MT); /* the metatable's metatable */
-  lua_setmetatable(L, 2);
+  lua_setfield(L, 3, "format");
+  luaL_setmetatable(L, LNET_STRUCT_MT);
   return 1;
 }
 
@@ -1042,10 +1026,10 @@ static const luaL_Reg struct_cached_funcs[] = {{"pack", m_pack},
 
 void lnet_open_struct(lua_State *L) {
   size_t *count;
-  /* the class: metatable of every Struct object's own metatable */
+  /* metatable of Struct objects */
   luaL_newmetatable(L, LNET_STRUCT_MT);
-  lua_pushliteral(L, LNET_STRUCT_MT);
-  lua_setfield(L, -2, "__metatable"); /* keep Lua code from reaching it */
+  lua_pushcfunction(L, s_tostring);
+  lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   /* core.struct */
   lua_newtable(L);

@@ -439,16 +439,21 @@ describe("lnet.struct", function()
       assert.are.equal(E .. "cannot iteratively unpack with a struct of length 0",
         err(struct.iter_unpack, "", ""))
     end)
-    it("refuses a method called without its own object", function()
-      local S, T = struct.Struct("h"), struct.Struct("h")
+    it("refuses a method called without an object (forgotten colon)", function()
+      local S, T = struct.Struct("<h"), struct.Struct(">h")
       local msg = E .. "Struct method 'pack' called without its object (use S:pack(...))"
       assert.are.equal(msg, err(S.pack, 1))
-      assert.are.equal(msg, err(S.pack, T, 1))
-      assert.are.equal(msg, err(S.pack, {}, 1))
+      assert.are.equal(msg, err(S.pack, "x", 1))
       assert.are.equal(E .. "Struct method 'unpack' called without its object (use S:unpack(...))",
         err(S.unpack, "ab"))
+      assert.are.equal(E .. "Struct method 'unpack_from' called without its object " ..
+        "(use S:unpack_from(...))", err(S.unpack_from, "ab"))
+      assert.are.equal(E .. "Struct method 'iter_unpack' called without its object " ..
+        "(use S:iter_unpack(...))", err(S.iter_unpack, "ab"))
+      -- methods are bound to their object, like Python's
+      assert.are.equal("\1\0", S.pack(T, 1))
       local fake = setmetatable({}, getmetatable(S))
-      assert.are.equal(msg, err(function() return fake:pack(1) end))
+      assert.has_error(function() return fake:pack(1) end)
       assert.has_error(function() return tostring(fake) end)
       assert.has_error(function() return getmetatable(S).__tostring(io.stdout) end)
     end)
