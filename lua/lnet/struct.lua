@@ -41,11 +41,12 @@
 -- @treturn integer
 
 --- Compiles a format once.
--- The object has methods `pack(...)`, `unpack(data)`, `unpack_from(data [, offset])`,
--- `iter_unpack(data)`, fields `size` and `format`, and `tostring` gives `Struct('fmt')`.
+-- The object (a table with metatable `lnet.Struct`) has methods `pack(...)`, `unpack(data)`,
+-- `unpack_from(data [, offset])`, `iter_unpack(data)`, bound to it, read-only fields `size`
+-- and `format`, and `tostring` gives `Struct('fmt')`.
 -- @function Struct
 -- @tparam string fmt format
--- @return a `lnet.Struct` object
+-- @treturn table the Struct object
 
 --- Empties the cache of compiled formats used by the module-level functions.
 -- @function _clearcache
