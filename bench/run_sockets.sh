@@ -59,7 +59,7 @@ implcmd() {
 # one IMPL WORKLOAD COUNT: one bounded server/client pair; appends the
 # client's rate to $tmp/WORKLOAD.IMPL (or records a failure).
 one() {
-  o_impl=$1 o_w=$2 o_n=$3 port="" rate="" cmd=$(implcmd "$1")
+  o_impl=$1 o_w=$2 o_n=$3 port="" rate="" crc=0 src=0 cmd=$(implcmd "$1")
   rm -f "$tmp/port"
   mkfifo "$tmp/port"
   # shellcheck disable=SC2086
@@ -68,12 +68,19 @@ one() {
   read -r port <"$tmp/port" || true
   if [ -n "$port" ]; then
     # shellcheck disable=SC2086
-    rate=$(timeout "$BOUND" $cmd "$o_w-client" "$port" "$o_n" 2>"$tmp/client.err") || rate=""
+    rate=$(timeout "$BOUND" $cmd "$o_w-client" "$port" "$o_n" 2>"$tmp/client.err") || {
+      crc=$?
+      rate=""
+    }
   fi
   [ -n "$rate" ] || kill "$spid" 2>/dev/null || true
-  wait "$spid" || rate=""
+  wait "$spid" || {
+    src=$?
+    rate=""
+  }
   if [ -z "$rate" ]; then
-    echo "  $o_impl $o_w: FAILED ($(cat "$tmp/server.err" "$tmp/client.err" 2>/dev/null | head -n 3 | tr '\n' ' '))" >&2
+    echo "  $o_impl $o_w: FAILED (client status $crc, server status $src; 124 = killed after" \
+      "${BOUND}s) $(grep -v '^cpu ' "$tmp/server.err" "$tmp/client.err" 2>/dev/null | head -n 3 | tr '\n' ' ')" >&2
     echo "$o_w.$o_impl" >>"$tmp/failures"
     return 0
   fi
