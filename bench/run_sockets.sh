@@ -16,7 +16,10 @@
 #     sh bench/run_sockets.sh
 # Knobs (environment): BENCH_REPS (5), BENCH_UDP_N (100000), BENCH_TCP_N
 # (100000), BENCH_BULK_BYTES (1073741824), BENCH_TIMEOUT (120 s per process),
-# BENCH_ONLY ("udp tcp bulk"), LUA (lua5.4), CC (cc).
+# BENCH_ONLY ("udp tcp bulk"), LUA (lua5.4), CC (cc), and BENCH_COMPARE_CPATH: a
+# LUA_CPATH (no spaces) for a second build of the core, e.g. a patched copy
+# built in /tmp/exp (`"/tmp/exp/build/?.so;;"`), which then runs as a fourth
+# implementation, "lnet-b", alternating with the others, plus an A/B table.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,7 @@ mkdir -p build/bench
 $CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o build/bench/ref bench/ref.c
 
 IMPLS="c lnet luasocket"
+COMPARE=${BENCH_COMPARE_CPATH:-}
 if ! $LUA -e 'require "lnet"' 2>/dev/null; then
   echo "run_sockets: cannot load lnet with $LUA (run \`make build\`; LUA_CPATH=$LUA_CPATH)" >&2
   exit 1
@@ -42,6 +46,13 @@ fi
 if ! $LUA -e 'require "socket"' 2>/dev/null; then
   echo "run_sockets: LuaSocket not found for $LUA (apt-get install lua-socket): column skipped"
   IMPLS="c lnet"
+fi
+if [ -n "$COMPARE" ]; then
+  if ! LUA_CPATH="$COMPARE" $LUA -e 'require "lnet"' 2>/dev/null; then
+    echo "run_sockets: cannot load lnet with LUA_CPATH=$COMPARE" >&2
+    exit 1
+  fi
+  IMPLS="$IMPLS lnetb"
 fi
 
 tmp=$(mktemp -d)
@@ -53,6 +64,7 @@ implcmd() {
   c) echo "build/bench/ref" ;;
   lnet) echo "$LUA bench/sock_lnet.lua" ;;
   luasocket) echo "$LUA bench/sock_luasocket.lua" ;;
+  lnetb) echo "env LUA_CPATH=$COMPARE $LUA bench/sock_lnet.lua" ;;
   esac
 }
 
@@ -187,6 +199,23 @@ for w in $ONLY; do
     }'
 done
 echo "(a cost ratio above 1 means lnet spends more CPU per operation)"
+if [ -n "$COMPARE" ]; then
+  echo
+  echo "A/B: lnet-b = the core from LUA_CPATH=$COMPARE, in the same run:"
+  printf '%-22s %14s %14s %12s %12s %14s %14s %12s\n' "workload" "lnet rate" "lnet-b rate" \
+    "lnet-b/lnet" "lnet-b/C" "lnet us/op" "lnet-b us/op" "cost b/lnet"
+  for w in $ONLY; do
+    set -- $(stats "$tmp/$w.lnet") $(stats "$tmp/$w.lnetb") $(stats "$tmp/$w.c") \
+      $(stats "$tmp/$w.lnet.cpu") $(stats "$tmp/$w.lnetb.cpu")
+    awk -v w="$w" -v a="$1" -v b="$3" -v c="$5" -v ca="$7" -v cb="$9" '
+      function r(x, y) { return (x == "-" || y == "-" || y == 0) ? "n/a" : sprintf("%.3f", x / y) }
+      function v(x) { return x == "-" ? "n/a" : sprintf("%.4g", x) }
+      BEGIN {
+        printf "%-22s %14s %14s %12s %12s %14s %14s %12s\n", w, v(a), v(b), r(b, a), r(b, c),
+          v(ca), v(cb), r(cb, ca)
+      }'
+  done
+fi
 if [ -s "$tmp/failures" ]; then
   echo "FAILED runs (left out of the medians): $(sort "$tmp/failures" | uniq -c | tr -s ' \n' ' ')"
   exit 1
