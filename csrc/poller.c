@@ -20,7 +20,9 @@
 
 #include "lnet.h"
 
-#ifdef __linux__
+/* epoll on Linux; poll() elsewhere, or when built with -DLNET_USE_POLL. */
+#if defined(__linux__) && !defined(LNET_USE_POLL)
+#define LNET_EPOLL 1
 #include <sys/epoll.h>
 #else
 #include <poll.h>
@@ -34,7 +36,7 @@ typedef struct Poller {
   unsigned char *mask; /* registered interest per fd */
   size_t maskcap;
   size_t count; /* fds with a non-zero mask */
-#ifdef __linux__
+#ifdef LNET_EPOLL
   struct epoll_event evs[POLLER_MAXEVENTS];
 #else
   struct pollfd *pfds; /* dense array of registered fds */
@@ -52,7 +54,7 @@ static Poller *checkpoller(lua_State *L) {
 static void poller_release(Poller *p) {
   if (p->closed) return;
   p->closed = 1;
-#ifdef __linux__
+#ifdef LNET_EPOLL
   if (p->fd >= 0) close(p->fd);
 #else
   free(p->pfds);
@@ -77,7 +79,7 @@ static int growmask(Poller *p, int fd) {
   m = (unsigned char *)realloc(p->mask, cap);
   if (m == NULL) return 0;
   memset(m + p->maskcap, 0, cap - p->maskcap);
-#ifndef __linux__
+#ifndef LNET_EPOLL
   {
     int *s = (int *)realloc(p->slot, cap * sizeof(int));
     size_t i;
@@ -95,7 +97,7 @@ static int growmask(Poller *p, int fd) {
   return 1;
 }
 
-#ifdef __linux__
+#ifdef LNET_EPOLL
 static int ctl(Poller *p, int op, int fd, int events) {
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
@@ -183,7 +185,7 @@ static int l_poller(lua_State *L) {
   p->fd = -1;
   p->closed = 1; /* until fully set up: __gc must not touch anything */
   luaL_setmetatable(L, LNET_POLLER_MT);
-#ifdef __linux__
+#ifdef LNET_EPOLL
   p->fd = epoll_create1(EPOLL_CLOEXEC);
   if (p->fd < 0) return lnet_pusherror(L, errno);
 #else
@@ -221,7 +223,7 @@ static int p_wait(lua_State *L) {
     ms = 2000000000;
   else
     ms = (int)ceil(t * 1000.0);
-#ifdef __linux__
+#ifdef LNET_EPOLL
   n = epoll_wait(p->fd, p->evs, POLLER_MAXEVENTS, ms);
   if (n < 0) {
     if (errno == EINTR)
@@ -278,9 +280,10 @@ static int p_count(lua_State *L) {
 /* poller:fileno() -> the epoll fd (-1 with the poll() backend) */
 static int p_fileno(lua_State *L) {
   Poller *p = checkpoller(L);
-#ifdef __linux__
+#ifdef LNET_EPOLL
   lua_pushinteger(L, p->fd);
 #else
+  (void)p;
   lua_pushinteger(L, -1);
 #endif
   return 1;
@@ -294,7 +297,7 @@ static int p_close(lua_State *L) {
 
 static int p_tostring(lua_State *L) {
   Poller *p = (Poller *)luaL_checkudata(L, 1, LNET_POLLER_MT);
-#ifdef __linux__
+#ifdef LNET_EPOLL
   const char *kind = "epoll";
 #else
   const char *kind = "poll";
