@@ -164,9 +164,20 @@ int lnet_pushaddr(lua_State *L, const struct sockaddr *sa, socklen_t len) {
   char host[INET6_ADDRSTRLEN + 1];
   switch (sa->sa_family) {
   case AF_INET: {
+    /* Formatted by hand: glibc's inet_ntop goes through sprintf, and this runs
+     * on every recvfrom. */
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    lua_pushstring(L, host);
+    const unsigned char *b = (const unsigned char *)&in->sin_addr;
+    size_t n = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+      unsigned v = b[i];
+      if (i > 0) host[n++] = '.';
+      if (v >= 100) host[n++] = (char)('0' + v / 100);
+      if (v >= 10) host[n++] = (char)('0' + v / 10 % 10);
+      host[n++] = (char)('0' + v % 10);
+    }
+    lua_pushlstring(L, host, n);
     lua_pushinteger(L, ntohs(in->sin_port));
     return 2;
   }
@@ -224,7 +235,8 @@ int lnet_opttype(lua_State *L, int idx, int def) {
   return (int)luaL_checkinteger(L, idx);
 }
 
-/* Port argument: an integer 0..65535 or a service name; into buf. */
+/* Port argument: an integer 0..65535 or a service name, as text in buf.
+ * Digits are written by hand: this runs on every sendto. */
 const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
@@ -233,8 +245,16 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
   }
   {
     lua_Integer p = luaL_checkinteger(L, idx);
+    char digits[8];
+    int n = 0, i = 0;
     luaL_argcheck(L, p >= 0 && p <= 65535, idx, "port must be 0..65535");
-    snprintf(buf, size, "%d", (int)p);
+    do {
+      digits[n++] = (char)('0' + p % 10);
+      p /= 10;
+    } while (p > 0);
+    while (n > 0 && (size_t)i + 1 < size)
+      buf[i++] = digits[--n];
+    buf[i] = '\0';
     return buf;
   }
 }

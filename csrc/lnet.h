@@ -41,6 +41,7 @@ typedef struct lnet_Socket {
   int type;   /* SOCK_STREAM, SOCK_DGRAM */
   int proto;
   double timeout; /* seconds; < 0 means block forever */
+  int nonblock;   /* the fd's O_NONBLOCK flag as last set */
   char *buf;      /* read-ahead buffer for the line reader */
   size_t bpos, blen, bcap;
 } lnet_Socket;
@@ -65,6 +66,17 @@ int lnet_wait(lua_State *L, int fd, int events, double deadline, lua_KContext ct
 /* After a yield, read the resume value left on the stack by the loop and
  * pop it: returns LNET_READY or LNET_TIMEOUT. */
 int lnet_resumed(lua_State *L);
+/* 1 while lnet.loop is resuming a task (socket calls must not block the
+ * process then), 0 otherwise. */
+int lnet_loopactive(lua_State *L);
+/* The main thread's hook, to tell Ctrl-C (lua.c installs a hook from its
+ * SIGINT handler) from other signals after an EINTR. */
+typedef struct lnet_Hook {
+  lua_Hook hook;
+  int mask;
+} lnet_Hook;
+void lnet_hookget(lua_State *L, lnet_Hook *h);
+int lnet_hookchanged(lua_State *L, const lnet_Hook *before);
 /* Push the lightuserdata sentinel that starts a wait yield. */
 void lnet_pushwait(lua_State *L);
 

@@ -36,6 +36,7 @@ lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int prot
   s->type = type;
   s->proto = proto;
   s->timeout = -1;
+  s->nonblock = 1; /* every constructor opens the fd with SOCK_NONBLOCK */
   luaL_setmetatable(L, LNET_SOCKET_MT);
   return s;
 }
@@ -65,6 +66,45 @@ static int waitfail(lua_State *L, int w) {
 
 static int wouldblock(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* Set the fd's O_NONBLOCK flag (a syscall only when it changes). */
+static int setmode(lnet_Socket *s, int nonblock) {
+  int fl;
+  if (s->nonblock == nonblock) return 0;
+  fl = fcntl(s->fd, F_GETFL);
+  if (fl < 0) return -1;
+  fl = nonblock ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (fcntl(s->fd, F_SETFL, fl) != 0) return -1;
+  s->nonblock = nonblock;
+  return 0;
+}
+
+/* How one call's syscalls run.  A "direct" call (no timeout, outside loop
+ * tasks) blocks in the kernel on a blocking fd, one syscall per operation as
+ * in C; Ctrl-C interrupts it with EINTR (lua.c's SIGINT handler does not use
+ * SA_RESTART) and the main thread's hook tells Ctrl-C from other signals.
+ * Every other call passes MSG_DONTWAIT and waits through lnet_wait, whatever
+ * the fd's mode. */
+typedef struct CallMode {
+  int direct;
+  int flags;
+  lnet_Hook hook;
+} CallMode;
+
+static void callmode(lua_State *L, lnet_Socket *s, CallMode *m) {
+  m->direct = 0;
+  m->flags = MSG_DONTWAIT;
+  if (s->timeout < 0 && !lnet_loopactive(L) && setmode(s, 0) == 0) {
+    m->direct = 1;
+    m->flags = 0;
+    lnet_hookget(L, &m->hook);
+  }
+}
+
+/* After EINTR: true when the call must return "interrupted" (Ctrl-C). */
+static int ctrlc(lua_State *L, const CallMode *m) {
+  return m->direct && lnet_hookchanged(L, &m->hook);
 }
 
 static void freebuf(lnet_Socket *s) {
@@ -264,6 +304,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* sock:accept() -> client, host, port (client, path for Unix sockets) */
 static int sock_accept(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
+  if (s->fd >= 0 && setmode(s, 1) != 0) return lnet_pusherror(L, errno);
   lua_settop(L, 1);
   lua_pushnumber(L, deadline(s)); /* 2 */
   return accept_k(L, LUA_OK, 0);
@@ -346,6 +387,7 @@ static int sock_connect(lua_State *L) {
   socklen_t len;
   double dl = deadline(s);
   if (s->fd < 0) return pushclosed(L);
+  if (setmode(s, 1) != 0) return lnet_pusherror(L, errno);
   lua_settop(L, 3);
   if (s->family == AF_INET || s->family == AF_INET6) {
     char portbuf[32];
@@ -374,19 +416,25 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
   size_t from = (size_t)ctx, to = (size_t)lua_tointeger(L, 4);
+  CallMode m;
   (void)len;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  if (s->fd < 0) return pushclosed(L);
+  callmode(L, s, &m);
   for (;;) {
     ssize_t r;
     int err, w;
     if (s->fd < 0) return pushclosed(L);
-    r = send(s->fd, data + from, to - from, MSG_NOSIGNAL);
+    r = send(s->fd, data + from, to - from, MSG_NOSIGNAL | m.flags);
     if (r >= 0) {
       lua_pushinteger(L, (lua_Integer)r);
       return 1;
     }
     err = errno;
-    if (err == EINTR) continue;
+    if (err == EINTR) {
+      if (ctrlc(L, &m)) return pushinterrupted(L);
+      continue;
+    }
     if (!wouldblock(err)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
     w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), ctx, send_k);
@@ -424,11 +472,13 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t len, sent = (size_t)ctx;
   const char *data = lua_tolstring(L, 2, &len);
+  CallMode m;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) {
     pushtimeout(L);
     lua_pushinteger(L, (lua_Integer)sent);
     return 4;
   }
+  if (s->fd >= 0) callmode(L, s, &m);
   while (sent < len ||
          (len == 0 && sent == 0 && status == LUA_OK && s->type != SOCK_STREAM)) {
     ssize_t r;
@@ -438,14 +488,26 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
       lua_pushinteger(L, (lua_Integer)sent);
       return 4;
     }
-    r = send(s->fd, data + sent, len - sent, MSG_NOSIGNAL);
+    r = send(s->fd, data + sent, len - sent, MSG_NOSIGNAL | m.flags);
     if (r >= 0) {
       sent += (size_t)r;
       if (len == 0) break;
+      if (sent < len && ctrlc(L, &m)) { /* a signal cut a blocking send short */
+        pushinterrupted(L);
+        lua_pushinteger(L, (lua_Integer)sent);
+        return 4;
+      }
       continue;
     }
     err = errno;
-    if (err == EINTR) continue;
+    if (err == EINTR) {
+      if (ctrlc(L, &m)) {
+        pushinterrupted(L);
+        lua_pushinteger(L, (lua_Integer)sent);
+        return 4;
+      }
+      continue;
+    }
     if (!wouldblock(err) || s->timeout == 0) {
       if (wouldblock(err))
         pushtimeout(L);
@@ -481,20 +543,26 @@ static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
   size_t len, salen;
   const char *data = lua_tolstring(L, 2, &len);
   const char *sa = lua_tolstring(L, 6, &salen);
+  CallMode m;
   (void)ctx;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  if (s->fd < 0) return pushclosed(L);
+  callmode(L, s, &m);
   for (;;) {
     ssize_t r;
     int err, w;
     if (s->fd < 0) return pushclosed(L);
-    r = sendto(s->fd, data, len, MSG_NOSIGNAL, (const struct sockaddr *)sa,
+    r = sendto(s->fd, data, len, MSG_NOSIGNAL | m.flags, (const struct sockaddr *)sa,
                (socklen_t)salen);
     if (r >= 0) {
       lua_pushinteger(L, (lua_Integer)r);
       return 1;
     }
     err = errno;
-    if (err == EINTR) continue;
+    if (err == EINTR) {
+      if (ctrlc(L, &m)) return pushinterrupted(L);
+      continue;
+    }
     if (!wouldblock(err)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
     w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), 0, sendto_k);
@@ -516,7 +584,8 @@ static int sock_sendto(lua_State *L) {
   if (n) return n;
   /* The common case (the datagram goes out at once) needs no Lua state. */
   do {
-    r = sendto(s->fd, data, len, MSG_NOSIGNAL, (struct sockaddr *)&ss, salen);
+    r = sendto(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ss,
+               salen);
   } while (r < 0 && errno == EINTR);
   if (r >= 0) {
     lua_pushinteger(L, (lua_Integer)r);
@@ -538,9 +607,12 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t want = (size_t)lua_tointeger(L, 2);
   int flags = (int)lua_tointeger(L, 3);
+  CallMode m;
   (void)ctx;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
   if (want > MAXREAD) want = MAXREAD;
+  if (s->fd < 0) return pushclosed(L);
+  callmode(L, s, &m);
   for (;;) {
     char stackbuf[STACKBUF];
     char *p = stackbuf;
@@ -559,13 +631,16 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
       if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
       p = s->buf;
     }
-    r = recv(s->fd, p, want, flags);
+    r = recv(s->fd, p, want, flags | m.flags);
     if (r >= 0) {
       lua_pushlstring(L, p, (size_t)r);
       return 1;
     }
     err = errno;
-    if (err == EINTR) continue;
+    if (err == EINTR) {
+      if (ctrlc(L, &m)) return pushinterrupted(L);
+      continue;
+    }
     if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
     w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recv_k);
@@ -589,9 +664,12 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t want = (size_t)lua_tointeger(L, 2);
   int flags = (int)lua_tointeger(L, 3);
+  CallMode m;
   (void)ctx;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
   if (want > MAXREAD) want = MAXREAD;
+  if (s->fd < 0) return pushclosed(L);
+  callmode(L, s, &m);
   for (;;) {
     char stackbuf[STACKBUF];
     char *p = stackbuf;
@@ -605,7 +683,7 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
       p = s->buf + s->blen;
     }
     memset(&ss, 0, sizeof(ss));
-    r = recvfrom(s->fd, p, want, flags, (struct sockaddr *)&ss, &len);
+    r = recvfrom(s->fd, p, want, flags | m.flags, (struct sockaddr *)&ss, &len);
     if (r >= 0) {
       lua_pushlstring(L, p, (size_t)r);
       if (len == 0) { /* e.g. an unnamed Unix peer or a connected stream */
@@ -615,7 +693,10 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
       return 1 + lnet_pushaddr(L, (struct sockaddr *)&ss, len);
     }
     err = errno;
-    if (err == EINTR) continue;
+    if (err == EINTR) {
+      if (ctrlc(L, &m)) return pushinterrupted(L);
+      continue;
+    }
     if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
     w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recvfrom_k);
@@ -637,15 +718,13 @@ static int sock_recvfrom(lua_State *L) {
 /* ----------------------------------------------------------- line reader */
 
 /* Read more into the buffer: >0 bytes, 0 at EOF, -1 with errno set. */
-static ssize_t fill(lnet_Socket *s) {
+static ssize_t fill(lnet_Socket *s, int flags) {
   ssize_t r;
   if (!reserve(s, 4096)) {
     errno = ENOMEM;
     return -1;
   }
-  do {
-    r = recv(s->fd, s->buf + s->blen, s->bcap - s->blen, 0);
-  } while (r < 0 && errno == EINTR);
+  r = recv(s->fd, s->buf + s->blen, s->bcap - s->blen, flags);
   if (r > 0) s->blen += (size_t)r;
   return r;
 }
@@ -669,7 +748,10 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   int mode = (int)ctx; /* 'l' line, 'L' line with end, 'a' all, 'n' count */
   size_t count = mode == 'n' ? (size_t)lua_tointeger(L, 2) : 0;
   size_t scanned = 0;
+  CallMode m;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
+  if (s->fd < 0) return pushclosed(L);
+  callmode(L, s, &m);
   for (;;) {
     size_t avail = s->blen - s->bpos;
     ssize_t r;
@@ -694,7 +776,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
       takebuf(L, s, count, 0);
       return 1;
     }
-    r = fill(s);
+    r = fill(s, m.flags);
     if (r > 0) continue;
     if (r == 0) { /* end of stream */
       avail = s->blen - s->bpos;
@@ -712,6 +794,10 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
         return 4;
       }
       return lnet_pushfail(L, "closed", 0);
+    }
+    if (errno == EINTR) {
+      if (ctrlc(L, &m)) return pushinterrupted(L);
+      continue;
     }
     if (!wouldblock(errno)) return lnet_pusherror(L, errno);
     if (s->timeout == 0) return pushtimeout(L);

@@ -25,11 +25,6 @@ void lnet_pushwait(lua_State *L) {
 
 /* The hook of the main thread: lua.c's SIGINT handler installs one there, so
  * a change across an EINTR means "Ctrl-C: go back to Lua". */
-typedef struct HookState {
-  lua_Hook hook;
-  int mask;
-} HookState;
-
 static lua_State *mainthread(lua_State *L) {
   lua_State *m;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
@@ -38,16 +33,22 @@ static lua_State *mainthread(lua_State *L) {
   return m;
 }
 
-static HookState gethookstate(lua_State *m) {
-  HookState h;
-  h.hook = lua_gethook(m);
-  h.mask = lua_gethookmask(m);
-  return h;
+void lnet_hookget(lua_State *L, lnet_Hook *h) {
+  lua_State *m = mainthread(L);
+  h->hook = lua_gethook(m);
+  h->mask = lua_gethookmask(m);
 }
 
-static int interrupted(lua_State *m, HookState before) {
-  HookState now = gethookstate(m);
-  return now.hook != before.hook || now.mask != before.mask;
+int lnet_hookchanged(lua_State *L, const lnet_Hook *before) {
+  lnet_Hook now;
+  lnet_hookget(L, &now);
+  return now.hook != before->hook || now.mask != before->mask;
+}
+
+int lnet_loopactive(lua_State *L) {
+  int t = lua_getfield(L, LUA_REGISTRYINDEX, LNET_CURRENT_KEY);
+  lua_pop(L, 1);
+  return t != LUA_TNIL;
 }
 
 /* 1: L is the running loop task; 0: no loop task is running (block). */
@@ -71,8 +72,8 @@ static int intask(lua_State *L) {
 
 static int pollwait(lua_State *L, int fd, int events, double deadline) {
   struct pollfd p;
-  lua_State *m = mainthread(L);
-  HookState before = gethookstate(m);
+  lnet_Hook before;
+  lnet_hookget(L, &before);
   for (;;) {
     int ms = -1, r;
     if (deadline >= 0) {
@@ -86,7 +87,7 @@ static int pollwait(lua_State *L, int fd, int events, double deadline) {
     r = poll(&p, 1, ms);
     if (r > 0) return LNET_READY; /* errors and hang-ups are reported by the syscall */
     if (r < 0 && errno == EINTR) {
-      if (interrupted(m, before)) return LNET_INTERRUPTED;
+      if (lnet_hookchanged(L, &before)) return LNET_INTERRUPTED;
       continue; /* another signal: carry on with the time left */
     }
     if (r < 0) return LNET_READY; /* let the syscall itself report the problem */
@@ -123,8 +124,8 @@ static int l_gettime(lua_State *L) {
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   double deadline = lnet_now() + (s > 0 ? s : 0);
-  lua_State *m = mainthread(L);
-  HookState before = gethookstate(m);
+  lnet_Hook before;
+  lnet_hookget(L, &before);
   for (;;) {
     struct timespec ts;
     double left = deadline - lnet_now();
@@ -132,7 +133,7 @@ static int l_sleep(lua_State *L) {
     ts.tv_sec = (time_t)left;
     ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
     if (nanosleep(&ts, NULL) == 0) break;
-    if (errno == EINTR && interrupted(m, before)) break;
+    if (errno == EINTR && lnet_hookchanged(L, &before)) break;
   }
   return 0;
 }
@@ -209,8 +210,8 @@ static int l_select(lua_State *L) {
   int nr, nw, n, i, r, ms, found = 0;
   double dl = -1;
   struct pollfd *fds;
-  lua_State *m = mainthread(L);
-  HookState before = gethookstate(m);
+  lnet_Hook before;
+  lnet_hookget(L, &before);
   nr = lua_isnoneornil(L, 1) ? 0
                              : (luaL_checktype(L, 1, LUA_TTABLE), (int)lua_rawlen(L, 1));
   nw = lua_isnoneornil(L, 2) ? 0
@@ -245,7 +246,7 @@ static int l_select(lua_State *L) {
     }
     r = poll(fds, (nfds_t)n, ms);
     if (r >= 0) break;
-    if (errno == EINTR && !interrupted(m, before)) continue;
+    if (errno == EINTR && !lnet_hookchanged(L, &before)) continue;
     return lnet_pusherror(L, errno);
   }
   lua_newtable(L); /* readable: 5 */
