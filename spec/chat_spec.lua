@@ -287,6 +287,66 @@ describe("chat examples", function()
     end)
   end)
 
+  describe("an abrupt disconnect (RST)", function()
+    -- a, b and a victim join; the victim speaks, then resets its connection;
+    -- then a speaks three times: how many of a's messages reach b?
+    local function scenario(port, server)
+      local function join()
+        local s = assert(lnet.tcp())
+        assert(s:connect("127.0.0.1", port))
+        s:settimeout(2)
+        return s
+      end
+      local a, b, v = join(), join(), join()
+      -- everyone is in: b hears v
+      assert(proc.until_true(function()
+        assert(v:sendall("v说here"))
+        local got = b:recv(4096)
+        return got and got:find("v说here", 1, true) ~= nil
+      end, 10))
+      assert(v:setsockopt(lnet.SOL_SOCKET, lnet.SO_LINGER, 0))
+      v:close() -- RST
+      assert(proc.until_true(function()
+        local out = proc.output(server)
+        return out:find("reset", 1, true) or out:find("ConnectionResetError", 1, true)
+      end, 10))
+      local delivered = 0
+      for i = 1, 3 do
+        assert(a:sendall("a说hello" .. i))
+        local want = "a说hello" .. i
+        local got = ""
+        while not got:find(want, 1, true) do
+          local data = b:recv(4096)
+          if not data or data == "" then break end
+          got = got .. data
+        end
+        if got:find(want, 1, true) then delivered = delivered + 1 end
+      end
+      a:close()
+      b:close()
+      return delivered
+    end
+
+    it("does not disturb the others on our server", function()
+      local server = start_server()
+      local delivered = scenario(server.port, server)
+      proc.stop(server)
+      assert.are.equal(3, delivered)
+    end)
+
+    it("kills the next speaker's thread in the tutorial's Python server (comparison)", function()
+      if not proc.need("python3") then return pending("python3 missing") end
+      local port = H.freeport()
+      local py = proc.spawn("python3 -u " .. PYSERVER .. " " .. port)
+      assert(proc.expect(py, "listening", 10))
+      local delivered = scenario(port, py)
+      local out = proc.output(py)
+      proc.stop(py)
+      assert.is_true(delivered < 3, "the Python server delivered all of a's messages")
+      assert.matches("BrokenPipeError", out)
+    end)
+  end)
+
   describe("udp_chat.lua", function()
     it("two instances chat with each other", function()
       local pa, pb = H.freeport(), H.freeport()
