@@ -185,7 +185,10 @@ describe("chat examples", function()
         assert.matches("too slow", proc.output(server))
         assert.is_true(proc.alive(server))
         -- the slow client's queue is capped at 256 KiB: RSS stays far below the 12 MB sent
-        assert.is_true(peak - rss0 < 8 * 1024, ("server RSS grew by %d kB"):format(peak - rss0))
+        -- (not under ASan, whose quarantine keeps freed memory resident)
+        if os.getenv("LNET_ASAN") ~= "1" then
+          assert.is_true(peak - rss0 < 8 * 1024, ("server RSS grew by %d kB"):format(peak - rss0))
+        end
       end)
 
     it("works with the tutorial's Python client", function()
