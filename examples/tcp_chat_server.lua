@@ -156,6 +156,9 @@ local function reader(c)
       end
       broadcast(data)
     end
+    -- A client that sends without pause would keep recv() from ever waiting,
+    -- so this task would never give way: let the other tasks run first.
+    loop.sleep(0)
   end
 end
 

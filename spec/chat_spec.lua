@@ -191,6 +191,49 @@ describe("chat examples", function()
         end
       end)
 
+    it("a client flooding the server does not starve the others", function()
+      local port = server.port
+      local chunk = ("flood flood flood flood flood flood flood flood flood flood\n"):rep(64)
+      H.runbounded(20, function()
+        local f, b = H.connect(port), H.connect(port)
+        assert(b:sendall("b hello\n"))
+        assert(H.recv_until(f, "b hello\n")) -- both are in
+        local done = false
+        local heard = loop.event()
+        -- keep reading so nobody is dropped as slow; b also listens for its ping
+        local function drain(s, want)
+          local tail = ""
+          while not done do
+            local data = s:recv(65536)
+            if not data or data == "" then break end
+            if want then
+              tail = tail .. data
+              if tail:find(want, 1, true) then heard:set() end
+              tail = tail:sub(-#want)
+            end
+          end
+        end
+        loop.spawn(drain, f)
+        loop.spawn(drain, b, "b ping\n")
+        local flooder = loop.spawn(function()
+          local t0 = loop.now()
+          while not done and loop.now() - t0 < 10 do assert(f:sendall(chunk)) end
+        end)
+        loop.sleep(0.2) -- the flood is on
+        -- b speaks and hears itself in the middle of the flood
+        local t0 = loop.now()
+        assert(b:sendall("b ping\n"))
+        assert(heard:wait(5))
+        local took = loop.now() - t0
+        done = true
+        assert(flooder:join())
+        assert.is_true(took < 2, ("b waited %.2f s"):format(took))
+        f:close()
+        b:close()
+      end)
+      assert.is_true(proc.alive(server))
+    end)
+
     it("works with the tutorial's Python client", function()
       if not proc.need("python3") then return pending("python3 missing") end
       local py = interactive("python3 -u " .. PYCLIENT .. " 127.0.0.1 " .. server.port)
