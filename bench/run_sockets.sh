@@ -103,6 +103,7 @@ one() {
     >>"$tmp/$o_w.$o_impl.cpu"
   rate=${rate%% *}
   echo "$rate" >>"$tmp/$o_w.$o_impl"
+  echo "$rep $rate" >>"$tmp/$o_w.$o_impl.rep"
   printf ' %s=%s' "$o_impl" "$rate" >&2
 }
 
@@ -112,6 +113,19 @@ stats() {
   sort -g "$1" | awk '{ a[NR] = $1 } END {
     m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
     printf "%s %.0f\n", m, (m > 0 ? 100 * (a[NR] - a[1]) / m : 0) }'
+}
+
+# Median of the per-repetition ratios A/B (runs of the same repetition are
+# neighbours in time, so a change in the machine's load cancels out better
+# than in the ratio of two medians); "-" when there are none.
+paired() {
+  if [ ! -s "$1" ] || [ ! -s "$2" ]; then
+    echo "-"
+    return
+  fi
+  awk 'NR == FNR { b[$1] = $2; next } ($1 in b) && b[$1] > 0 { print $2 / b[$1] }' "$2" "$1" |
+    sort -g | awk '{ a[NR] = $1 } END {
+      if (NR == 0) print "-"; else print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 count_for() {
@@ -160,19 +174,18 @@ for w in $ONLY; do
   tcp) title="2. TCP req/resp (k round trips/s)" scale=1000 fmt="%.1f" ctarget=0.9 ;;
   bulk) title="3. TCP bulk (GB/s, 1e9 B)" scale=1000000000 fmt="%.2f" ctarget=0.8 ;;
   esac
-  set -- $(stats "$tmp/$w.c") $(stats "$tmp/$w.luasocket") $(stats "$tmp/$w.lnet")
+  set -- $(stats "$tmp/$w.c") $(stats "$tmp/$w.luasocket") $(stats "$tmp/$w.lnet") \
+    $(paired "$tmp/$w.lnet.rep" "$tmp/$w.luasocket.rep") $(paired "$tmp/$w.lnet.rep" "$tmp/$w.c.rep")
   awk -v title="$title" -v scale="$scale" -v fmt="$fmt" -v ct="$ctarget" \
-    -v c="$1" -v cs="$2" -v ls="$3" -v lss="$4" -v ln="$5" -v lns="$6" '
+    -v c="$1" -v cs="$2" -v ls="$3" -v lss="$4" -v ln="$5" -v lns="$6" -v rls="$7" -v rc="$8" '
     function cell(v, s) { return v == "-" ? "n/a" : sprintf(fmt " (%d%%)", v / scale, s) }
-    function ratio(a, b, t) {
-      if (a == "-" || b == "-" || b == 0) return "n/a"
-      return sprintf("%.3f %s", a / b, a / b >= t ? "ok" : "MISS")
-    }
+    function ratio(r, t) { return r == "-" ? "n/a" : sprintf("%.3f %s", r, r >= t ? "ok" : "MISS") }
     BEGIN {
       printf "%-36s %16s %16s %16s %14s %14s\n", title, cell(c, cs), cell(ls, lss),
-        cell(ln, lns), ratio(ln, ls, 1.0), ratio(ln, c, ct)
+        cell(ln, lns), ratio(rls, 1.0), ratio(rc, ct)
     }'
 done
+echo "ratios: median over the repetitions of lnet's rate / the other's rate in the same repetition"
 echo "targets: lnet/LuaSocket >= 1.00 on all three; lnet/C >= 0.90 on 1 and 2, >= 0.80 on 3"
 load=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -206,12 +219,14 @@ if [ -n "$COMPARE" ]; then
     "lnet-b/lnet" "lnet-b/C" "lnet us/op" "lnet-b us/op" "cost b/lnet"
   for w in $ONLY; do
     set -- $(stats "$tmp/$w.lnet") $(stats "$tmp/$w.lnetb") $(stats "$tmp/$w.c") \
-      $(stats "$tmp/$w.lnet.cpu") $(stats "$tmp/$w.lnetb.cpu")
-    awk -v w="$w" -v a="$1" -v b="$3" -v c="$5" -v ca="$7" -v cb="$9" '
+      $(stats "$tmp/$w.lnet.cpu") $(stats "$tmp/$w.lnetb.cpu") \
+      $(paired "$tmp/$w.lnetb.rep" "$tmp/$w.lnet.rep") $(paired "$tmp/$w.lnetb.rep" "$tmp/$w.c.rep")
+    awk -v w="$w" -v a="$1" -v b="$3" -v c="$5" -v ca="$7" -v cb="$9" -v pba="${11}" -v pbc="${12}" '
       function r(x, y) { return (x == "-" || y == "-" || y == 0) ? "n/a" : sprintf("%.3f", x / y) }
+      function p(x) { return x == "-" ? "n/a" : sprintf("%.3f", x) }
       function v(x) { return x == "-" ? "n/a" : sprintf("%.4g", x) }
       BEGIN {
-        printf "%-22s %14s %14s %12s %12s %14s %14s %12s\n", w, v(a), v(b), r(b, a), r(b, c),
+        printf "%-22s %14s %14s %12s %12s %14s %14s %12s\n", w, v(a), v(b), p(pba), p(pbc),
           v(ca), v(cb), r(cb, ca)
       }'
   done
