@@ -98,6 +98,21 @@ describe("lnet.loop", function()
       assert.are.equal(3, steps)
     end)
 
+    it("keeps the rest of a turn when an error cuts it short", function()
+      local log = {}
+      loop.onerror(function(_, err) error("handler: " .. tostring(err), 0) end)
+      loop.spawn(function() error("first", 0) end)
+      loop.spawn(function() log[#log + 1] = "second" end)
+      loop.spawn(function() log[#log + 1] = "third" end)
+      local ok, err = pcall(loop.run)
+      assert.is_false(ok)
+      assert.are.equal("handler: first", err)
+      assert.are.same({}, log)
+      loop.onerror("report")
+      loop.run()
+      assert.are.same({ "second", "third" }, log)
+    end)
+
     it("refuses to run inside a running loop", function()
       local err
       runbounded(5, function()

@@ -40,7 +40,9 @@ local poller -- core.poller(), created on first use
 local events = {} -- reused output table of poller:wait
 local readers, writers = {}, {} -- fd -> task waiting on it
 local nfdwaits = 0 -- tasks waiting on an fd
-local rq, rqhead, rqtail = {}, 1, 0 -- run queue of tasks (ring-less array)
+local rq, rqn = {}, 0 -- run queue: tasks to resume at the next pass, in order
+local spare = {} -- the previous pass's (emptied) array, reused
+local pbatch, pdone, pn -- the pass in progress: array, entries taken, entries
 local heap, hn = {}, 0 -- timers: binary min-heap of tasks on .deadline
 local alltasks, ntasks = {}, 0
 local current -- the task being resumed right now
@@ -144,8 +146,8 @@ end
 local function schedule(t, v)
   t.state = "ready"
   t.rval = v
-  rqtail = rqtail + 1
-  rq[rqtail] = t
+  rqn = rqn + 1
+  rq[rqn] = t
 end
 
 -- Wake a waiting task with value v (true: ready, false: timed out).
@@ -433,6 +435,24 @@ end
 
 --- @section end
 
+-- Closed at the end of each pass (also when stop() or an error cuts it
+-- short): the tasks not resumed yet go back to the front of the run queue.
+local passguard = setmetatable({}, {
+  __close = function()
+    if not pbatch then return end
+    if pdone < pn then
+      local rest = {}
+      for j = pdone + 1, pn do
+        rest[#rest + 1] = pbatch[j]
+        pbatch[j] = nil
+      end
+      for j = 1, rqn do rest[#rest + 1] = rq[j] end
+      rq, rqn = rest, #rest
+    end
+    spare, pbatch = pbatch, nil
+  end,
+})
+
 --- Run the loop until every task has finished or `loop.stop()` is called.
 -- @tparam[opt] function fn spawned as a first task, with the other arguments
 -- @return fn's results when fn was given and finished
@@ -444,19 +464,23 @@ function loop.run(fn, ...)
   local ok, err = pcall(function()
     while ntasks > 0 and not stopping do
       -- 1. resume the tasks that are ready now (not the ones they wake)
-      local last = rqtail
-      while rqhead <= last do
-        local t = rq[rqhead]
-        rq[rqhead] = nil
-        rqhead = rqhead + 1
-        if t.state == "ready" then step(t, t.rval) end
-        if stopping then break end
+      do
+        local batch, nrun = rq, rqn
+        rq, rqn = spare, 0
+        pbatch, pdone, pn = batch, 0, nrun
+        local _ <close> = passguard -- keeps the rest of the pass on stop or error
+        for i = 1, nrun do
+          pdone = i
+          local t = batch[i]
+          batch[i] = nil
+          if t.state == "ready" then step(t, t.rval) end
+          if stopping then break end
+        end
       end
-      if rqhead > rqtail then rqhead, rqtail = 1, 0 end
       if stopping or ntasks == 0 then break end
       -- 2. poll: no wait if tasks are ready, else until the next timer
       local timeout
-      if rqhead <= rqtail then
+      if rqn > 0 then
         timeout = 0
       elseif hn > 0 then
         timeout = heap[1].deadline - gettime()
@@ -536,7 +560,7 @@ function loop.reset()
   for t in pairs(alltasks) do list[#list + 1] = t end
   table.sort(list, function(a, b) return a.id < b.id end)
   for _, t in ipairs(list) do t:cancel() end
-  rq, rqhead, rqtail = {}, 1, 0
+  rq, rqn, spare = {}, 0, {}
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
   if poller then poller:close(); poller = nil end
