@@ -234,6 +234,35 @@ describe("chat examples", function()
       assert.is_true(proc.alive(server))
     end)
 
+    it("the chat client in tmux leaves cleanly on Ctrl-C", function()
+      if not proc.need("tmux") then return pending("tmux missing") end
+      local sock = "lnet_chat_spec_int_" .. server.port
+      local function tmux(args)
+        return proc.run("tmux -L " .. sock .. " " .. args)
+      end
+      local function pane()
+        local _, out = tmux("capture-pane -p -t chat")
+        return out
+      end
+      local cmd = proc.luaenv() .. "lua5.4 " .. CLIENT .. " --port " .. server.port
+        .. " --name carol"
+      assert.are.equal(0, (tmux("new-session -d -s chat -x 120 -y 30 " .. proc.quote(cmd
+        .. "; echo client-exited=$?; sleep 30"))))
+      local ok, err = pcall(function()
+        assert(proc.until_true(function() return pane():find("connected") end, 10), pane())
+        assert(proc.expect(server, "1 online", 10))
+        tmux("send-keys -t chat C-c")
+        assert(proc.until_true(function() return pane():find("client%-exited=0") end, 10), pane())
+        assert(proc.expect(server, "0 online", 10))
+        local screen = pane()
+        assert.matches("bye\nclient%-exited=0", screen)
+        assert.is_nil(screen:find("lua5.4:", 1, true))
+        assert.is_nil(screen:find("traceback", 1, true))
+      end)
+      tmux("kill-server")
+      assert(ok, err)
+    end)
+
     it("works with the tutorial's Python client", function()
       if not proc.need("python3") then return pending("python3 missing") end
       local py = interactive("python3 -u " .. PYCLIENT .. " 127.0.0.1 " .. server.port)
