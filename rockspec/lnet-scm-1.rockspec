@@ -32,6 +32,9 @@ build = {
     ["lnet"] = "lua/lnet/init.lua",
     ["lnet.loop"] = "lua/lnet/loop.lua",
     ["lnet.struct"] = "lua/lnet/struct.lua",
+    ["lnet.tftp"] = "lua/lnet/tftp.lua",
+    ["lnet.tftp.path"] = "lua/lnet/tftp/path.lua",
+    ["lnet.tftp.transfer"] = "lua/lnet/tftp/transfer.lua",
     ["lnet.tftp_codec"] = "lua/lnet/tftp_codec.lua",
   },
 }
