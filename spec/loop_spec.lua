@@ -476,15 +476,18 @@ describe("lnet.loop", function()
         lines[#lines + 1] = "<eof>"
         eof = true
       end)
-      loop.spawn(function() loop.sleep(5); print("watchdog"); os.exit(2) end)
+      local dog = loop.spawn(function() loop.sleep(5); print("watchdog"); os.exit(2) end)
       loop.spawn(function()
         -- ticks while the reader waits for more input that does not come
         while ticks < 5 and not eof do
           loop.sleep(0.01)
           if sawtwo then ticks = ticks + 1 end
         end
-        print(table.concat(lines, "|") .. " ticks=" .. ticks)
-        os.exit(0)
+        if not eof then -- stdin stays open: we are done
+          print(table.concat(lines, "|") .. " ticks=" .. ticks)
+          os.exit(0)
+        end
+        dog:cancel()
       end)
       loop.run()
       -- stdin must never be left non-blocking (O_NONBLOCK is 04000 octal)
