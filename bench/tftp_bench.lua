@@ -24,7 +24,7 @@ end
 local function timed(cmd)
   os.remove(out .. "/got")
   local t0 = lnet.gettime()
-  local code = env.run("timeout 120 " .. cmd)
+  local code = env.run((cmd:find("^LUA_PATH") and "" or env.NATIVE) .. "timeout 120 " .. cmd)
   local dt = lnet.gettime() - t0
   if code ~= 0 or not env.same_files(dir .. "/big", out .. "/got") then return nil end
   return SIZE / 1048576 / dt

@@ -10,7 +10,7 @@ local q = env.quote
 local NETASCII = ("x"):rep(511) .. "\nline2\rbare cr\n" .. ("y"):rep(1021) .. "\r\n\r\rend\n"
 
 local function sh(cmd)
-  local code, out = env.run("timeout 60 " .. cmd)
+  local code, out = env.native("timeout 60 " .. cmd)
   return code, out
 end
 

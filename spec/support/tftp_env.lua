@@ -10,6 +10,15 @@ M.quote = proc.quote
 local ROOT = os.getenv("LNET_ROOT") or "."
 M.ROOT = ROOT
 
+-- Prefix for peers that are not lnet (servers, clients): under `make test-asan`
+-- LD_PRELOAD holds libasan, which must not leak into curl, atftp, in.tftpd...
+M.NATIVE = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS "
+
+--- Run a non-lnet peer command to completion: exit status, output.
+function M.native(cmd)
+  return proc.run(M.NATIVE .. cmd)
+end
+
 --- A fresh world-writable temp directory (tftpd-hpa drops privileges).
 function M.tmpdir()
   local f = assert(io.popen("mktemp -d /tmp/lnet-tftp.XXXXXX"))
@@ -107,7 +116,7 @@ function M.hpa(dir, opts)
   -- in.tftpd`, which would kill our servers whenever anyone runs `make test`.
   local bin = dir .. "/.lnet-hpa-tftpd"
   os.execute("ln -sf /usr/sbin/in.tftpd " .. proc.quote(bin))
-  local cmd = ("%s -L -p -u %s %s -s %s -a %s"):format(proc.quote(bin),
+  local cmd = (M.NATIVE .. "%s -L -p -u %s %s -s %s -a %s"):format(proc.quote(bin),
     proc.quote(whoami()), opts.create and "-c" or "", proc.quote(dir), proc.quote(addr))
   local p = proc.spawn(cmd)
   assert(M.wait_ready(host, port, 5), "tftpd-hpa did not start: " .. proc.output(p))
@@ -119,7 +128,7 @@ M.ATFTPD = ROOT .. "/.deps/atftpd/usr/sbin/atftpd"
 --- Start atftpd on DIR (IPv4 only).
 function M.atftpd(dir)
   local port = M.free_port("127.0.0.1")
-  local cmd = ("%s --daemon --no-fork --port %d --bind-address 127.0.0.1 --user %s.%s "
+  local cmd = (M.NATIVE .. "%s --daemon --no-fork --port %d --bind-address 127.0.0.1 --user %s.%s "
     .. "--logfile /dev/null %s"):format(M.ATFTPD, port, whoami(), whoami(), proc.quote(dir))
   local p = proc.spawn(cmd)
   assert(M.wait_ready("127.0.0.1", port, 5), "atftpd did not start: " .. proc.output(p))
