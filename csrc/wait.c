@@ -271,7 +271,17 @@ static int l_select(lua_State *L) {
   return 2;
 }
 
+/* core.onclose(fn | nil): install the function close() calls with the fd of
+ * a socket it is about to close (lnet.loop wakes the fd's waiters). */
+static int l_onclose(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, LNET_ONCLOSE_KEY);
+  return 0;
+}
+
 static const luaL_Reg funcs[] = {
+    {"onclose", l_onclose},
     {"select", l_select}, {"gettime", l_gettime}, {"sleep", l_sleep},
     {"resume", l_resume}, {NULL, NULL},
 };

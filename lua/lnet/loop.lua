@@ -156,6 +156,17 @@ local function wake(t, v)
   schedule(t, v)
 end
 
+-- A socket is being closed (socket.c calls this through core.onclose just
+-- before close(2)): wake the tasks waiting on its fd, whose calls then return
+-- nil, "closed", and forget the fd before its number is reused.
+local function onclose(fd)
+  local r, w = readers[fd], writers[fd]
+  if r then wake(r, true) end
+  if w then wake(w, true) end
+  if poller then poller:set(fd, 0) end
+end
+core.onclose(onclose)
+
 local function finish(t, state)
   t.state = state
   alltasks[t] = nil
