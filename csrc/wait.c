@@ -281,9 +281,8 @@ static int l_onclose(lua_State *L) {
 }
 
 static const luaL_Reg funcs[] = {
-    {"onclose", l_onclose},
-    {"select", l_select}, {"gettime", l_gettime}, {"sleep", l_sleep},
-    {"resume", l_resume}, {NULL, NULL},
+    {"onclose", l_onclose}, {"select", l_select}, {"gettime", l_gettime},
+    {"sleep", l_sleep},     {"resume", l_resume}, {NULL, NULL},
 };
 
 void lnet_open_wait(lua_State *L) {
