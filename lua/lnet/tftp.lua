@@ -475,8 +475,10 @@ local function negotiate(srv, req, size)
          #acc > 0 and acc or nil
 end
 
+local serve_upload
+
 -- One transfer, in its own task with its own socket.
-local function serve(srv, req, peer, pport)
+local function serve(srv, req, peer, pport, reqlen)
   local t0 = core.gettime()
   local ev = { peer = peer, port = pport, file = req.filename,
                op = req.opcode == 1 and "RRQ" or "WRQ", mode = req.mode }
@@ -493,7 +495,8 @@ local function serve(srv, req, peer, pport)
   local t = { sock = sock, host = peer, port = pport, retries = srv.retries,
               timeout = srv.timeout, dally = srv.dally, stats = srv.stats }
   local function refuse(code, msg)
-    sock:sendto(codec.error(code, msg), peer, pport)
+    -- the ERROR is never longer than the request (no amplification)
+    sock:sendto(codec.error(code, msg:sub(1, reqlen - 5)), peer, pport)
     sock:close()
     return done(nil, msg, code)
   end
@@ -521,37 +524,48 @@ local function serve(srv, req, peer, pport)
     if not srv.write then return refuse(2, "writing is disabled") end
     local dest, code, msg = path.resolve_write(srv.root, req.filename, srv.write)
     if not dest then return refuse(code, msg) end
-    local p, acc, why = negotiate(srv, req, nil)
-    if not p then return refuse(acc, why) end
-    t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
-    t.max_size = srv.max_size
-    if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
-    local f, tmpname = tmpfile(dest)
-    if not f then return refuse(3, "cannot create the file") end
-    local sink = function(chunk) return f:write(chunk) end
-    local finish
-    if req.mode == "netascii" then sink, finish = netascii_sink(sink) end
-    t.opening = acc and codec.oack(acc) or codec.ack(0)
-    sock:sendto(t.opening, peer, pport)
-    local n, err, ecode = transfer.receive(t, sink, nil)
-    if n and finish then
-      local okf, ferr = finish()
-      if not okf then n, err = nil, ferr end
-    end
-    local closed = f:close()
-    if n and not closed then n, err = nil, "cannot write" end
-    if n and srv.write == "create" and path.exists(dest) then
-      n, err, ecode = nil, "file already exists", 6
-    end
-    if n then
-      local rok = os.rename(tmpname, dest)
-      if not rok then n, err = nil, "cannot rename" end
-    end
-    if not n then os.remove(tmpname) end
-    done(n, err, ecode)
-    if n then transfer.dally(t) end
-    sock:close()
+    -- one upload per name at a time ("create" must not let two race)
+    if srv.uploading[dest] then return refuse(srv.write == "create" and 6 or 2, "upload in progress") end
+    srv.uploading[dest] = true
+    local fine, err = pcall(serve_upload, srv, t, req, dest, refuse, done)
+    srv.uploading[dest] = nil
+    if not fine then sock:close(); error(err, 0) end
   end
+end
+
+-- The WRQ part of `serve`: receive into a temporary file, rename at the end.
+serve_upload = function(srv, t, req, dest, refuse, done)
+  local sock, peer, pport = t.sock, t.host, t.port
+  local p, acc, why = negotiate(srv, req, nil)
+  if not p then return refuse(acc, why) end
+  t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
+  t.max_size = srv.max_size
+  if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
+  local f, tmpname = tmpfile(dest)
+  if not f then return refuse(3, "cannot create the file") end
+  local sink = function(chunk) return f:write(chunk) end
+  local finish
+  if req.mode == "netascii" then sink, finish = netascii_sink(sink) end
+  t.opening = acc and codec.oack(acc) or codec.ack(0)
+  sock:sendto(t.opening, peer, pport)
+  local n, err, ecode = transfer.receive(t, sink, nil)
+  if n and finish then
+    local okf, ferr = finish()
+    if not okf then n, err = nil, ferr end
+  end
+  local closed = f:close()
+  if n and not closed then n, err = nil, "cannot write" end
+  if n and srv.write == "create" and path.exists(dest) then
+    n, err, ecode = nil, "file already exists", 6
+  end
+  if n then
+    local rok = os.rename(tmpname, dest)
+    if not rok then n, err = nil, "cannot rename" end
+  end
+  if not n then os.remove(tmpname) end
+  done(n, err, ecode)
+  if n then transfer.dally(t) end
+  sock:close()
 end
 
 local REQ_ILLEGAL = codec.error(4, "illegal TFTP request")
@@ -571,14 +585,15 @@ local function listen(srv)
       if op == 1 or op == 2 then
         local req = codec.decode(p)
         if not req then
-          sock:sendto(REQ_ILLEGAL, h, pt)
+          -- never answer with more bytes than were sent (no amplification)
+          if #p >= #REQ_ILLEGAL then sock:sendto(REQ_ILLEGAL, h, pt) end
         elseif srv.active >= srv.max_transfers then
-          sock:sendto(codec.error(0, "server busy, try again later"), h, pt)
+          sock:sendto(codec.error(0, ("server busy"):sub(1, #p - 5)), h, pt)
           log_event(srv, { event = "busy", peer = h, port = pt })
         else
           srv.active = srv.active + 1
           loop.spawn(function()
-            local ok, err = pcall(serve, srv, req, h, pt)
+            local ok, err = pcall(serve, srv, req, h, pt, #p)
             srv.active = srv.active - 1
             if not ok then log_event(srv, { event = "crash", error = tostring(err) }) end
           end)
@@ -626,6 +641,7 @@ function M.server(cfg)
     max_size = cfg.max_size,
     log = cfg.log,
     active = 0,
+    uploading = {},
     stats = cfg.stats,
   }, Server)
   srv.dally = cfg.dally or srv.timeout
