@@ -30,7 +30,14 @@ local gettime = require "lnet.core".gettime
 
 local M = {}
 
-local MAXPKT = 65468 -- the largest DATA: 4 + 65464
+local ACKPKT = 1024 -- a sender reads ACKs (4 bytes) and ERRORs (at most 512)
+
+-- A receiver reads one byte more than the largest DATA it accepts, so that a
+-- larger one is seen (and refused) rather than silently truncated.
+local function datasize(blksize)
+  local n = blksize + 5
+  return n < ACKPKT and ACKPKT or n
+end
 
 --- Wait `base * 2^try`, capped at `base * 16` and 60 s: exponential backoff.
 local function backoff(base, try)
@@ -74,7 +81,7 @@ function M.await_ack(t, pkt, want)
   sock:settimeout(wait)
   sock:sendto(pkt, host, port)
   while true do
-    local p, h, pt = sock:recvfrom(MAXPKT)
+    local p, h, pt = sock:recvfrom(ACKPKT)
     if p then
       if h == host and pt == port then
         local blk, why, code, msg = parse_ack(p)
@@ -139,7 +146,7 @@ function M.send(t, source)
       nxt = nxt + 1
     end
     -- wait for an ACK
-    local p, h, pt = sock:recvfrom(MAXPKT)
+    local p, h, pt = sock:recvfrom(ACKPKT)
     if p then
       if h == host and pt == port then
         local k, why, code, msg = parse_ack(p)
@@ -201,7 +208,7 @@ function M.dally(t)
     local left = deadline - gettime()
     if left <= 0 then return end
     sock:settimeout(left)
-    local p, h, pt = sock:recvfrom(MAXPKT)
+    local p, h, pt = sock:recvfrom(datasize(t.blksize))
     if not p then return end
     if h == host and pt == port then
       if parse_data(p, t.blksize) == final then sock:sendto(ackpkt, host, port) end
@@ -223,13 +230,14 @@ function M.receive(t, sink, first)
   local blksize, ws = t.blksize, t.windowsize or 1
   local progress, total, stats = t.progress, t.total, t.stats
   local max = t.max_size or math.maxinteger
+  local rsize = datasize(blksize)
   local expect, since_ack, oo_acked = 1, 0, false
   local bytes = 0
   local wait, try, since = t.timeout, 0, nil
   local p, h, pt = first, host, port
   sock:settimeout(wait)
   while true do
-    if not p then p, h, pt = sock:recvfrom(MAXPKT) end
+    if not p then p, h, pt = sock:recvfrom(rsize) end
     if p then
       if h == host and pt == port then
         local blk, data, code, msg = parse_data(p, blksize)
