@@ -7,25 +7,7 @@ local has_lnet, lnet = pcall(require, "lnet")
 local has_sockets = has_lnet and type(lnet) == "table" and lnet.tcp ~= nil
 
 -- Run fn as the main task with a watchdog: the spec fails instead of hanging.
-local function runbounded(limit, fn, ...)
-  local dog = loop.spawn(function()
-    loop.sleep(limit)
-    error("watchdog: the loop ran longer than " .. limit .. " s")
-  end)
-  local old = loop.onerror("raise")
-  if type(old) == "function" then loop.onerror(old) end -- the spec's own handler wins
-  local results = table.pack(pcall(loop.run, function(...)
-    local r = table.pack(fn(...))
-    dog:cancel()
-    return table.unpack(r, 1, r.n)
-  end, ...))
-  loop.onerror(old)
-  if not results[1] then
-    loop.reset()
-    error(results[2], 0)
-  end
-  return table.unpack(results, 2, results.n)
-end
+local runbounded = require("spec.support.loop_helpers").runbounded
 
 -- Run a child lua5.4 on a script with a shell feeding its stdin; returns stdout.
 local function child(script, feeder, infile)

@@ -15,6 +15,9 @@ function M.runbounded(limit, fn, ...)
   if type(old) == "function" then loop.onerror(old) end
   local results = table.pack(pcall(loop.run, function(...)
     local r = table.pack(fn(...))
+    -- loop.run goes on until every task is done: keep the watchdog armed
+    -- until the tasks fn left behind have finished too (or it fires).
+    while loop.count() > 2 do loop.sleep(0.005) end
     dog:cancel()
     return table.unpack(r, 1, r.n)
   end, ...))
