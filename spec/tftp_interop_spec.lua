@@ -110,6 +110,21 @@ describe("lnet tftp server with other clients", function()
     end
   end)
 
+  it("examples/tftpd.lua logs one line per transfer and stops cleanly on Ctrl-C", function()
+    local d = env.tmpdir()
+    env.write(d .. "/x", "hello")
+    local s = env.lnetd(d)
+    assert(tftp.get("127.0.0.1", "x", { port = s.port, dally = 0, file = out .. "/x" }))
+    local ok, text = s.proc:expect("get x octet 5 bytes", 5)
+    assert.is_true(ok, text)
+    assert.matches("listening on 127.0.0.1 port " .. s.port, text)
+    s.proc:kill("INT")
+    assert.is_true(s.proc:wait(5))
+    assert.matches("stopped", env.proc.output(s.proc))
+    s.stop()
+    env.rmdir(d)
+  end)
+
   it("serves 50 lnet clients at once", function()
     local ok = 0
     for i = 1, 50 do

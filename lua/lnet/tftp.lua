@@ -453,6 +453,8 @@ local function negotiate(srv, req, size)
           if srv.max_size and n > srv.max_size then
             return nil, 3, "file larger than the maximum size"
           end
+          local free = path.free_space(srv.root)
+          if free and n > free then return nil, 3, "disk full" end
           tsize = n
           acc[#acc + 1] = { "tsize", n }
         elseif size and size > 0 then -- (curl 7.88 fails an OACK'd tsize of 0)

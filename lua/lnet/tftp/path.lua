@@ -95,6 +95,13 @@ function M.resolve_write(root, name, mode)
   return (canon == "/" and "" or canon) .. "/" .. base
 end
 
+--- Bytes available to this user in the filesystem holding `dir` (nil if unknown).
+function M.free_space(dir)
+  local out = sh("df -P -B1 -- " .. quote(dir))
+  local avail = out and out:match("\n%S+%s+%d+%s+%d+%s+(%d+)")
+  return avail and math.tointeger(tonumber(avail))
+end
+
 --- Does a directory entry exist at `p` (a symlink counts, even dangling)?
 function M.exists(p)
   local out = sh("test -e " .. quote(p) .. " || test -L " .. quote(p) .. " && echo y")
