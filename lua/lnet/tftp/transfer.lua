@@ -121,6 +121,16 @@ function M.send(t, source)
   local base, nxt, hi, last = 1, 1, 0, nil
   local bytes = 0
   local wait, try, since = t.timeout, 0, nil
+  -- The next new block (hi + 1), read and built while we wait for an ACK, so
+  -- that the file read is off the critical path of a lock-step transfer.
+  local ahead, ahead_n
+  local function build(blk)
+    local chunk = source(blksize)
+    if chunk == nil then chunk = "" end
+    local n = #chunk
+    if n > blksize then return nil, n end
+    return c_data(blk, chunk), n
+  end
   sock:settimeout(wait)
   while true do
     -- fill the window
@@ -130,11 +140,13 @@ function M.send(t, source)
       if nxt <= hi then
         pkt = ring[nxt % ws + 1]
       else
-        local chunk = source(blksize)
-        if chunk == nil then chunk = "" end
-        local n = #chunk
-        if n > blksize then return abort(t, 0, "source returned too much") end
-        pkt = c_data(nxt, chunk)
+        local n
+        if ahead then
+          pkt, n, ahead = ahead, ahead_n, nil
+        else
+          pkt, n = build(nxt)
+          if not pkt then return abort(t, 0, "source returned too much") end
+        end
         ring[nxt % ws + 1] = pkt
         hi = nxt
         bytes = bytes + n
@@ -144,6 +156,10 @@ function M.send(t, source)
       if not ok and err ~= "timeout" then return nil, err, nil end
       if stats then stats.sent = stats.sent + 1 end
       nxt = nxt + 1
+    end
+    if not last and not ahead then
+      ahead, ahead_n = build(hi + 1)
+      if not ahead then return abort(t, 0, "source returned too much") end
     end
     -- wait for an ACK
     local p, h, pt = sock:recvfrom(ACKPKT)
@@ -245,23 +261,27 @@ function M.receive(t, sink, first)
           local n = #data
           bytes = bytes + n
           if bytes > max then return abort(t, 3, "file larger than the maximum size") end
-          if n > 0 then
-            local ok, err = sink(data)
-            if not ok then return abort(t, 3, err or "cannot write") end
-          end
           expect = expect + 1
           since_ack = since_ack + 1
           if n < blksize then
+            -- the final block: written before it is ACKed
+            if n > 0 then
+              local ok, err = sink(data)
+              if not ok then return abort(t, 3, err or "cannot write") end
+            end
             local a = c_ack(blk)
             sock:sendto(a, host, port)
             if progress then progress(bytes, total) end
             t.final_block, t.final_ack = blk, a
             return bytes
           end
+          -- ACK first, then write: the sender works while we write
           if since_ack >= ws then
             sock:sendto(c_ack(blk), host, port)
             since_ack, oo_acked = 0, false
           end
+          local ok, err = sink(data)
+          if not ok then return abort(t, 3, err or "cannot write") end
           if try > 0 or since then
             try, since, wait = 0, nil, t.timeout
             sock:settimeout(wait)
