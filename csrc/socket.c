@@ -602,70 +602,27 @@ static int sock_sendto(lua_State *L) {
 
 /* ------------------------------------------------------------------- recv */
 
-/* Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
+/* Push the address of a datagram (or the peer of a stream); returns how
+ * many values. */
+static int pushfrom(lua_State *L, lnet_Socket *s, struct sockaddr_storage *ss,
+                    socklen_t len) {
+  if (len == 0) { /* a stream, or an unnamed Unix peer: ask for the peer */
+    len = sizeof(*ss);
+    if (getpeername(s->fd, (struct sockaddr *)ss, &len) != 0 || len == 0) {
+      lua_pushnil(L);
+      return 1;
+    }
+  }
+  return lnet_pushaddr(L, (struct sockaddr *)ss, len);
+}
+
+/* recv (ctx 0) and recvfrom (ctx 1).  Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t want = (size_t)lua_tointeger(L, 2);
   int flags = (int)lua_tointeger(L, 3);
+  int from = (int)ctx;
   CallMode m;
-  (void)ctx;
-  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
-  if (want > MAXREAD) want = MAXREAD;
-  if (s->fd < 0) return pushclosed(L);
-  callmode(L, s, &m);
-  for (;;) {
-    char stackbuf[STACKBUF];
-    char *p = stackbuf;
-    ssize_t r;
-    int err, w;
-    if (s->fd < 0) return pushclosed(L);
-    if (s->blen > s->bpos) { /* the line reader has data already */
-      size_t n = s->blen - s->bpos;
-      if (n > want) n = want;
-      lua_pushlstring(L, s->buf + s->bpos, n);
-      if (!(flags & MSG_PEEK)) s->bpos += n;
-      if (s->bpos == s->blen) s->bpos = s->blen = 0;
-      return 1;
-    }
-    if (want > STACKBUF) {
-      if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
-      p = s->buf;
-    }
-    r = recv(s->fd, p, want, flags | m.flags);
-    if (r >= 0) {
-      lua_pushlstring(L, p, (size_t)r);
-      return 1;
-    }
-    err = errno;
-    if (err == EINTR) {
-      if (ctrlc(L, &m)) return pushinterrupted(L);
-      continue;
-    }
-    if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
-    if (s->timeout == 0) return pushtimeout(L);
-    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recv_k);
-    if ((w = waitfail(L, w)) != 0) return w;
-  }
-}
-
-/* sock:recv(n [, flags]) -> up to n bytes; "" at orderly end of stream */
-static int sock_recv(lua_State *L) {
-  lnet_Socket *s = lnet_checksocket(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0, 2, "negative buffersize in recv");
-  luaL_optinteger(L, 3, 0);
-  lua_settop(L, 3);
-  lua_pushnumber(L, deadline(s)); /* 4 */
-  return recv_k(L, LUA_OK, 0);
-}
-
-/* Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
-static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
-  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
-  size_t want = (size_t)lua_tointeger(L, 2);
-  int flags = (int)lua_tointeger(L, 3);
-  CallMode m;
-  (void)ctx;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
   if (want > MAXREAD) want = MAXREAD;
   if (s->fd < 0) return pushclosed(L);
@@ -678,19 +635,26 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
     ssize_t r;
     int err, w;
     if (s->fd < 0) return pushclosed(L);
+    memset(&ss, 0, sizeof(ss));
+    if (s->blen > s->bpos) { /* the line reader has data already */
+      size_t n = s->blen - s->bpos;
+      if (n > want) n = want;
+      lua_pushlstring(L, s->buf + s->bpos, n);
+      if (!(flags & MSG_PEEK)) s->bpos += n;
+      if (s->bpos == s->blen) s->bpos = s->blen = 0;
+      return from ? 1 + pushfrom(L, s, &ss, 0) : 1;
+    }
     if (want > STACKBUF) {
       if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
-      p = s->buf + s->blen;
+      p = s->buf;
     }
-    memset(&ss, 0, sizeof(ss));
-    r = recvfrom(s->fd, p, want, flags | m.flags, (struct sockaddr *)&ss, &len);
+    if (from)
+      r = recvfrom(s->fd, p, want, flags | m.flags, (struct sockaddr *)&ss, &len);
+    else
+      r = recv(s->fd, p, want, flags | m.flags);
     if (r >= 0) {
       lua_pushlstring(L, p, (size_t)r);
-      if (len == 0) { /* e.g. an unnamed Unix peer or a connected stream */
-        lua_pushnil(L);
-        return 2;
-      }
-      return 1 + lnet_pushaddr(L, (struct sockaddr *)&ss, len);
+      return from ? 1 + pushfrom(L, s, &ss, len) : 1;
     }
     err = errno;
     if (err == EINTR) {
@@ -699,20 +663,30 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
-    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), 0, recvfrom_k);
+    w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), ctx, recv_k);
     if ((w = waitfail(L, w)) != 0) return w;
   }
 }
 
-/* sock:recvfrom(n [, flags]) -> data, host, port (data, path for Unix) */
-static int sock_recvfrom(lua_State *L) {
+static int recvcall(lua_State *L, int from) {
   lnet_Socket *s = lnet_checksocket(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0, 2, "negative buffersize in recvfrom");
+  luaL_argcheck(L, n >= 0, 2, "negative buffersize");
   luaL_optinteger(L, 3, 0);
   lua_settop(L, 3);
   lua_pushnumber(L, deadline(s)); /* 4 */
-  return recvfrom_k(L, LUA_OK, 0);
+  return recv_k(L, LUA_OK, from);
+}
+
+/* sock:recv(n [, flags]) -> up to n bytes; "" at orderly end of stream */
+static int sock_recv(lua_State *L) {
+  return recvcall(L, 0);
+}
+
+/* sock:recvfrom(n [, flags]) -> data, host, port (data, path for Unix);
+ * on a stream socket the address is the peer's */
+static int sock_recvfrom(lua_State *L) {
+  return recvcall(L, 1);
 }
 
 /* ----------------------------------------------------------- line reader */
