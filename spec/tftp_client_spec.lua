@@ -57,6 +57,11 @@ describe("tftp client against tftpd-hpa", function()
     end)
   end
 
+  it("resolves host names (localhost)", function()
+    assert.equal(1024, tftp.get("localhost", "f1024", { port = srv.port, file = out .. "/lh", dally = 0 }))
+    assert.equal(env.read(dir .. "/f1024"), env.read(out .. "/lh"))
+  end)
+
   it("negotiates timeout", function()
     assert(tftp.get("127.0.0.1", "f100000", { port = srv.port, timeout = 3,
       file = out .. "/to", dally = 0 }))

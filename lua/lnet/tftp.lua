@@ -37,6 +37,11 @@ local function resolve(host, family)
   host = host:match("^%[(.*)%]$") or host
   local res, err = core.getaddrinfo(host, nil, family, core.SOCK_DGRAM)
   if not res or not res[1] then return nil, err or "cannot resolve " .. host end
+  -- either family: prefer IPv4 ("localhost" often lists ::1 first, while
+  -- many TFTP servers listen on IPv4 only)
+  for i = 1, #res do
+    if res[i].family == AF_INET then return res[i].host, AF_INET end
+  end
   return res[1].host, res[1].family
 end
 
