@@ -405,6 +405,79 @@ describe("tftp client against a malicious server", function()
     assert.equal(1, seen.again)
   end)
 
+  it("receiver follows RFC 7440's example: blocks 6-8 lost, then a gap at 6", function()
+    local payload = {}
+    for i = 1, 13 do payload[i] = i < 13 and ("%07d\n"):format(i) or "end" end
+    local port, seen = fake(function(t, h, pt, req, seen)
+      seen.asked = req.options.windowsize
+      seen.acks = {}
+      local function acks(n)
+        for _ = 1, n do
+          local p = t:recvfrom(100)
+          if not p then return end
+          seen.acks[#seen.acks + 1] = codec.parse_ack(p)
+        end
+      end
+      local function send(i) t:sendto(codec.data(i, payload[i]), h, pt) end
+      t:sendto(codec.oack { { "blksize", "8" }, { "windowsize", "4" } }, h, pt)
+      acks(1)                          -- ACK 0
+      for i = 1, 4 do send(i) end
+      acks(1)                          -- ACK 4 (end of window)
+      send(5)                          -- 6, 7, 8 lost: the receiver times out
+      acks(1)                          -- and re-ACKs 5
+      send(7); send(8); send(9)        -- a gap at 6
+      acks(1)                          -- ACK 5 once, not three times
+      for i = 6, 9 do send(i) end
+      acks(1)                          -- ACK 9
+      for i = 10, 13 do send(i) end
+      acks(1)                          -- ACK 13 (the short final block)
+    end)
+    local parts = {}
+    local n = run(function()
+      return tftp.get("127.0.0.1", "x", { port = port, blksize = 8, windowsize = 4, rto = 0.2,
+        dally = 0, file = function(c) parts[#parts + 1] = c; return true end })
+    end)
+    assert.equal(table.concat(payload), table.concat(parts))
+    assert.equal(#table.concat(payload), n)
+    assert.equal("4", seen.asked)
+    assert.same({ 0, 4, 5, 5, 9, 13 }, seen.acks)
+  end)
+
+  it("sender resumes after the receiver's gap ACK and ignores a duplicate ACK", function()
+    local data = ("0123456789"):rep(5) -- 50 bytes: blocks 1-6 of 8 bytes, block 7 of 2
+    local port, seen = fake(function(t, h, pt, _, seen)
+      seen.blocks = {}
+      local function take(n)
+        for _ = 1, n do
+          local p = t:recvfrom(100)
+          if not p then return end
+          local b, d = codec.parse_data(p, 8)
+          seen.blocks[#seen.blocks + 1] = b
+          seen[b] = d
+        end
+      end
+      t:sendto(codec.oack { { "blksize", "8" }, { "windowsize", "4" } }, h, pt)
+      take(4)                                 -- 1..4
+      t:sendto(codec.ack(2), h, pt)           -- 3 "lost": resume from 3
+      take(4)                                 -- 3..6
+      t:sendto(codec.ack(2), h, pt)           -- a duplicate: must change nothing
+      t:settimeout(0.1)
+      take(1)                                 -- nothing within 0.1 s
+      t:settimeout(2)
+      t:sendto(codec.ack(6), h, pt)
+      take(1)                                 -- 7 (final, 2 bytes)
+      t:sendto(codec.ack(7), h, pt)
+    end)
+    local n = run(function()
+      local pos = 1
+      return tftp.put("127.0.0.1", "x", { port = port, blksize = 8, windowsize = 4, rto = 1,
+        file = function(k) local c = data:sub(pos, pos + k - 1); pos = pos + #c; return c end })
+    end)
+    assert.equal(50, n)
+    assert.same({ 1, 2, 3, 4, 3, 4, 5, 6, 7 }, seen.blocks)
+    assert.equal("89", seen[7])
+  end)
+
   it("fails cleanly on truncated ERROR packets (atftp CVE-2019-11365 style)", function()
     local port = fake(function(t, h, pt)
       t:sendto("\0\5\0", h, pt)
