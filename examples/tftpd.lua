@@ -61,7 +61,7 @@ if not cfg.root then die("--root DIR is required (try --help)") end
 cfg.log = function(ev)
   if ev.event == "done" then
     if ev.ok or verbose or ev.code ~= 1 then
-      print(("%s port %d %s %s %s %d bytes %.3fs %s"):format(ev.peer, ev.port,
+      print(("%s port %d %s %s %s %d bytes %.3fs %s"):format(ev.peer:gsub("^::ffff:", ""), ev.port,
         ev.op == "RRQ" and "get" or "put", ev.file, ev.mode, ev.bytes, ev.duration,
         ev.ok and "ok" or ("failed: " .. tostring(ev.error))))
     end
