@@ -46,7 +46,7 @@ describe("tftp server security", function()
   local BAD = { "../outside/secret.txt", "a/../../outside/secret.txt", "..", "/etc/passwd",
     "//etc/passwd", "..\\..\\outside\\secret.txt", "C:\\x", "C:x", "ok.txt\0x", "ok\1.txt",
     "ok.txt\n", "sub", "sub/", "./ok.txt", "sub/../ok.txt", "escape", "escdir/secret.txt",
-    "relesc", "escdir" }
+    "relesc", "escdir", "escdir/no-such-file", "escdir/../../x" }
 
   it("refuses every name that leaves the root or is not a file, with ERROR 2", function()
     raw.with_server({ root = root }, function(srv)

@@ -6,7 +6,7 @@
 --    (`/x`, `//x`), with a drive letter (`C:`), a backslash, a control
 --    character (NUL included), or an empty, `.` or `..` component.
 -- 2. A resolution through the filesystem: the name is resolved with
---    `realpath -e` (every symlink followed), and the result must lie inside the
+--    `realpath -m` (every existing symlink followed), and the result must lie inside the
 --    canonical root; the file is then opened by its canonical name.  A read
 --    must resolve to a regular file.  An upload resolves the parent directory
 --    the same way and renames a temporary file over the last component
@@ -62,12 +62,16 @@ end
 function M.open_read(root, name)
   if not M.check_name(name) then return nil, 2, "access violation" end
   local full = root .. "/" .. name
-  local out = sh("p=$(realpath -e -- " .. quote(full) .. ") && printf '%s\\n' \"$p\" && "
-    .. "test -f \"$p\" && test -r \"$p\" && echo ok")
-  if not out or out == "" then return nil, 1, "file not found" end
-  local canon, ok = out:match("^(.-)\n(.*)$")
+  -- `realpath -m` follows every symlink that exists, so a name under a symlink
+  -- leading out of the root is refused (ERROR 2) whether or not its target
+  -- exists: the answers reveal nothing about files outside the root.
+  local out = sh("p=$(realpath -m -- " .. quote(full) .. ") && printf '%s\\n' \"$p\" && "
+    .. "if test -e \"$p\"; then if test -f \"$p\" && test -r \"$p\"; then echo ok; "
+    .. "else echo notfile; fi; else echo missing; fi")
+  local canon, what = (out or ""):match("^(.-)\n(%a+)\n$")
   if not canon or not inside(root, canon) then return nil, 2, "access violation" end
-  if ok ~= "ok\n" then return nil, 2, "access violation" end
+  if what == "missing" then return nil, 1, "file not found" end
+  if what ~= "ok" then return nil, 2, "access violation" end
   local f = io.open(canon, "rb")
   if not f then return nil, 2, "access violation" end
   return f
