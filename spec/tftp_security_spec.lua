@@ -40,13 +40,14 @@ describe("tftp server security", function()
     os.execute(("ln -s ../rootsibling.txt %s/relesc"):format(root))
     os.execute(("ln -s ok.txt %s/goodlink"):format(root))
     os.execute(("ln -s sub %s/gooddir"):format(root))
+    os.execute(("mkfifo %s/fifo"):format(root)) -- opening it must not hang the server
   end)
   teardown(function() env.rmdir(base) end)
 
   local BAD = { "../outside/secret.txt", "a/../../outside/secret.txt", "..", "/etc/passwd",
     "//etc/passwd", "..\\..\\outside\\secret.txt", "C:\\x", "C:x", "ok.txt\0x", "ok\1.txt",
     "ok.txt\n", "sub", "sub/", "./ok.txt", "sub/../ok.txt", "escape", "escdir/secret.txt",
-    "relesc", "escdir", "escdir/no-such-file", "escdir/../../x" }
+    "relesc", "escdir", "escdir/no-such-file", "escdir/../../x", "fifo" }
 
   it("refuses every name that leaves the root or is not a file, with ERROR 2", function()
     raw.with_server({ root = root }, function(srv)
@@ -73,14 +74,19 @@ describe("tftp server security", function()
     end)
   end)
 
-  it("serves files and symlinks that stay inside the root", function()
+  it("serves regular files inside the root, but follows no symlink (even one staying inside)", function()
     raw.with_server({ root = root }, function(srv)
-      for name, want in pairs { ["ok.txt"] = "inside", ["sub/deep.txt"] = "deep",
-                                goodlink = "inside", ["gooddir/deep.txt"] = "deep" } do
+      for name, want in pairs { ["ok.txt"] = "inside", ["sub/deep.txt"] = "deep" } do
         local got = {}
         assert(tftp.get("127.0.0.1", name, { port = srv.port, dally = 0,
           file = function(c) got[#got + 1] = c; return true end }))
         assert.equal(want, table.concat(got))
+      end
+      for _, name in ipairs { "goodlink", "gooddir/deep.txt" } do
+        local n, _, code = tftp.get("127.0.0.1", name, { port = srv.port, dally = 0,
+          file = function() return true end })
+        assert.is_nil(n)
+        assert.equal(2, code)
       end
     end)
   end)

@@ -529,27 +529,29 @@ local function serve(srv, req, peer, pport, reqlen)
     return done(n, err, ecode)
   else
     if not srv.write then return refuse(2, "writing is disabled") end
-    local dest, code, msg = path.resolve_write(srv.root, req.filename, srv.write)
-    if not dest then return refuse(code, msg) end
-    -- one upload per name at a time ("create" must not let two race)
-    if srv.uploading[dest] then return refuse(srv.write == "create" and 6 or 2, "upload in progress") end
-    srv.uploading[dest] = true
-    local fine, err = pcall(serve_upload, srv, t, req, dest, refuse, done)
-    srv.uploading[dest] = nil
+    -- one upload per name at a time (the name passed the lexical check and no
+    -- symlink is followed, so equal names are the same file)
+    local key = req.filename
+    if srv.uploading[key] then
+      return refuse(srv.write == "create" and 6 or 2, "upload in progress")
+    end
+    srv.uploading[key] = true
+    local fine, err = pcall(serve_upload, srv, t, req, refuse, done)
+    srv.uploading[key] = nil
     if not fine then sock:close(); error(err, 0) end
   end
 end
 
 -- The WRQ part of `serve`: receive into a temporary file, rename at the end.
-serve_upload = function(srv, t, req, dest, refuse, done)
+serve_upload = function(srv, t, req, refuse, done)
   local sock, peer, pport = t.sock, t.host, t.port
   local p, acc, why = negotiate(srv, req, nil)
   if not p then return refuse(acc, why) end
+  local f, upload, msg = path.open_write(srv.root, req.filename, srv.write)
+  if not f then return refuse(upload, msg) end
   t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
   t.max_size = srv.max_size
   if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
-  local f, tmpname = tmpfile(dest)
-  if not f then return refuse(3, "cannot create the file") end
   local sink = function(chunk) return f:write(chunk) end
   local finish
   if req.mode == "netascii" then sink, finish = netascii_sink(sink) end
@@ -562,14 +564,13 @@ serve_upload = function(srv, t, req, dest, refuse, done)
   end
   local closed = f:close()
   if n and not closed then n, err = nil, "cannot write" end
-  if n and srv.write == "create" and path.exists(dest) then
-    n, err, ecode = nil, "file already exists", 6
-  end
   if n then
-    local rok = os.rename(tmpname, dest)
-    if not rok then n, err = nil, "cannot rename" end
+    -- in place only now; "create" cannot replace a file that appeared meanwhile
+    local ok, code, cmsg = upload:commit()
+    if not ok then n, err, ecode = nil, cmsg, code end
+  else
+    upload:abort()
   end
-  if not n then os.remove(tmpname) end
   done(n, err, ecode)
   if n then transfer.dally(t) end
   sock:close()
