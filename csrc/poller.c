@@ -107,11 +107,13 @@ static int ctl(Poller *p, int op, int fd, int events) {
   return epoll_ctl(p->fd, op, fd, &ev);
 }
 
-/* Set the interest of fd to events; returns 0 or an errno value.  Always
- * issues the syscall when events != 0: an fd number may have been closed and
- * reused since it was registered (epoll forgets closed fds by itself). */
+/* Set the interest of fd to events; returns 0 or an errno value.  Nothing
+ * to do when the interest is unchanged: lnet sockets tell lnet.loop before
+ * their fd is closed or handed away (close, __gc, detach), and the loop then
+ * clears it here, so a registered fd number is never a stale, reused one. */
 static int poller_set(Poller *p, int fd, int events) {
   int old = (size_t)fd < p->maskcap ? p->mask[fd] : 0;
+  if (old == events) return 0;
   if (events == 0) {
     if (old == 0) return 0;
     p->mask[fd] = 0;

@@ -960,17 +960,22 @@ static int sock_shutdown(lua_State *L) {
   return 1;
 }
 
+/* Tell lnet.loop (core.onclose) that fd is about to leave this socket:
+ * tasks waiting on it are woken and the poller forgets it. */
+static void notifyclose(lua_State *L, int fd) {
+  if (fd < 0) return;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LNET_ONCLOSE_KEY) == LUA_TFUNCTION) {
+    lua_pushinteger(L, fd);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1); /* never fails a close */
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
 /* sock:close() -> true; closing again does nothing */
 static int sock_close(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  if (s->fd >= 0) {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LNET_ONCLOSE_KEY) == LUA_TFUNCTION) {
-      lua_pushinteger(L, s->fd);
-      lua_call(L, 1, 0);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
+  notifyclose(L, s->fd);
   closefd(s);
   lua_pushboolean(L, 1);
   return 1;
@@ -986,6 +991,7 @@ static int sock_fileno(lua_State *L) {
 /* sock:detach() -> fd; the socket object no longer owns (or closes) it */
 static int sock_detach(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
+  notifyclose(L, s->fd);
   lua_pushinteger(L, s->fd);
   s->fd = -1;
   freebuf(s);
@@ -994,6 +1000,7 @@ static int sock_detach(lua_State *L) {
 
 static int sock_gc(lua_State *L) {
   lnet_Socket *s = (lnet_Socket *)luaL_checkudata(L, 1, LNET_SOCKET_MT);
+  notifyclose(L, s->fd);
   closefd(s);
   return 0;
 }

@@ -606,6 +606,25 @@ describe("lnet.loop", function()
       c:close(); d:close()
     end)
 
+    it("a socket collected while armed in the poller leaves no stale fd behind", function()
+      local reused
+      runbounded(5, function()
+        local a, b = lnet.socketpair()
+        loop.spawn(function() loop.sleep(0.01); assert(b:sendall("1")) end)
+        assert.are.equal("1", a:recv(1)) -- a's fd is now registered with the poller
+        local fd = a:fileno()
+        a, b = nil, nil -- luacheck: ignore
+        collectgarbage()
+        collectgarbage()
+        local c, d = lnet.socketpair()
+        reused = c:fileno() == fd
+        loop.spawn(function() loop.sleep(0.01); assert(d:sendall("2")) end)
+        assert.are.equal("2", c:recv(1)) -- would wait forever on a stale registration
+        c:close(); d:close()
+      end)
+      assert.is_true(reused)
+    end)
+
     it("recv times out inside a task without blocking the others", function()
       if pend then return pending("lnet sockets not available yet") end
       local srv, port = tcp_pair()
