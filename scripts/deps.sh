@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="lua5.4 liblua5.4-dev lua-busted luarocks tftpd-hpa tftp-hpa atftp curl busybox \
 lua-socket lua-cqueues lua-copas lua-check python3 tmux clang libclang-rt-14-dev \
-cppcheck clang-format pkg-config gcc make"
+cppcheck clang-format pkg-config gcc make iproute2"
 
 missing=""
 for p in $PKGS; do
@@ -32,11 +32,17 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# Never leave a packaged TFTP daemon listening on port 69.
+# Never leave a packaged TFTP daemon listening on port 69. Only a daemon on
+# port 69 is stopped: the specs' own tftpd-hpa instances on high ports are not
+# touched, even while another `make test` runs.
 if command -v service >/dev/null 2>&1; then
   service tftpd-hpa stop >/dev/null 2>&1 || true
 fi
-pkill -x in.tftpd >/dev/null 2>&1 || true
+if command -v ss >/dev/null 2>&1; then
+  for pid in $(ss -H -lunp 'sport = :69' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    kill "$pid" 2>/dev/null || true
+  done
+fi
 
 # atftpd conflicts with tftpd-hpa as a package: unpack it into .deps/ instead.
 if [ ! -x .deps/atftpd/usr/sbin/atftpd ]; then
