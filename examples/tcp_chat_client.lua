@@ -7,6 +7,8 @@
 -- the server relays.  Type "bye" (or press Ctrl-D) to leave; Ctrl-C works too.
 -- The Python version runs a reading thread and a writing thread; here they are
 -- two tasks on one loop, and the code reads the same way.
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 

@@ -14,6 +14,8 @@
 -- Data without a newline is relayed as it arrives (the tutorial's client sends
 -- no newline).  Clients that do end their messages with "\n" get whole lines
 -- relayed: a partial line is held until its newline arrives.
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 

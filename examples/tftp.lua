@@ -2,6 +2,8 @@
 --
 --   lua5.4 examples/tftp.lua get HOST[:PORT] REMOTE [LOCAL] [options]
 --   lua5.4 examples/tftp.lua put HOST[:PORT] LOCAL [REMOTE] [options]
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local tftp = require "lnet.tftp"
 local lnet = require "lnet"
 

@@ -3,6 +3,8 @@
 -- (the last one too), retries on timeout, and writes a fresh file.
 --
 --   lua5.4 examples/tftp_download.lua HOST FILENAME [PORT]
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local lnet = require "lnet"
 local struct = require "lnet.struct"
 

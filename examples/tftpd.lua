@@ -3,6 +3,8 @@
 --   lua5.4 examples/tftpd.lua --root DIR [--host H] [--port N] [--write create|overwrite]
 --          [--blksize-max N] [--windowsize-max N] [--max-transfers N] [--max-size BYTES]
 --          [--timeout S] [--retries N] [-v]
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local tftp = require "lnet.tftp"
 
 local USAGE = [[

@@ -8,6 +8,8 @@
 --   lua5.4 examples/udp_chat.lua --port 8990 --peer 127.0.0.1:8989
 -- The Python version needs two locks to take turns; tasks do not: each one
 -- simply waits in its own blocking-looking call.  "bye" or Ctrl-D quits.
+package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
+require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 
