@@ -410,14 +410,16 @@ static int sock_connect(lua_State *L) {
 
 /* ------------------------------------------------------------------- send */
 
-/* Stack: 1 sock, 2 data, 3 i, 4 j, 5 deadline. */
+/* send (ctx = offset of the first byte) and sendto (ctx 0).  Stack:
+ * 1 sock, 2 data, 3 i / host, 4 j / port, 5 deadline, and for sendto
+ * 6 the destination as a sockaddr string. */
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
-  size_t len;
+  size_t len, salen = 0;
   const char *data = lua_tolstring(L, 2, &len);
-  size_t from = (size_t)ctx, to = (size_t)lua_tointeger(L, 4);
+  const char *sa = lua_tolstring(L, 6, &salen); /* NULL for send */
+  size_t from = (size_t)ctx, to = sa ? len : (size_t)lua_tointeger(L, 4);
   CallMode m;
-  (void)len;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
   if (s->fd < 0) return pushclosed(L);
   callmode(L, s, &m);
@@ -425,7 +427,8 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
     ssize_t r;
     int err, w;
     if (s->fd < 0) return pushclosed(L);
-    r = send(s->fd, data + from, to - from, MSG_NOSIGNAL | m.flags);
+    r = sendto(s->fd, data + from, to - from, MSG_NOSIGNAL | m.flags,
+               (const struct sockaddr *)sa, (socklen_t)salen);
     if (r >= 0) {
       lua_pushinteger(L, (lua_Integer)r);
       return 1;
@@ -537,39 +540,6 @@ static int sock_sendall(lua_State *L) {
   return sendall_k(L, LUA_OK, 0);
 }
 
-/* Stack: 1 sock, 2 data, 3 host, 4 port, 5 deadline, 6 sockaddr string. */
-static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
-  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
-  size_t len, salen;
-  const char *data = lua_tolstring(L, 2, &len);
-  const char *sa = lua_tolstring(L, 6, &salen);
-  CallMode m;
-  (void)ctx;
-  if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
-  if (s->fd < 0) return pushclosed(L);
-  callmode(L, s, &m);
-  for (;;) {
-    ssize_t r;
-    int err, w;
-    if (s->fd < 0) return pushclosed(L);
-    r = sendto(s->fd, data, len, MSG_NOSIGNAL | m.flags, (const struct sockaddr *)sa,
-               (socklen_t)salen);
-    if (r >= 0) {
-      lua_pushinteger(L, (lua_Integer)r);
-      return 1;
-    }
-    err = errno;
-    if (err == EINTR) {
-      if (ctrlc(L, &m)) return pushinterrupted(L);
-      continue;
-    }
-    if (!wouldblock(err)) return lnet_pusherror(L, err);
-    if (s->timeout == 0) return pushtimeout(L);
-    w = lnet_wait(L, s->fd, LNET_WRITE, lua_tonumber(L, 5), 0, sendto_k);
-    if ((w = waitfail(L, w)) != 0) return w;
-  }
-}
-
 /* sock:sendto(data, host, port) or sock:sendto(data, path) -> bytes sent */
 static int sock_sendto(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
@@ -597,7 +567,7 @@ static int sock_sendto(lua_State *L) {
   lua_settop(L, 4);
   lua_pushnumber(L, deadline(s));                       /* 5 */
   lua_pushlstring(L, (const char *)&ss, (size_t)salen); /* 6 */
-  return sendto_k(L, LUA_OK, 0);
+  return send_k(L, LUA_OK, 0);
 }
 
 /* ------------------------------------------------------------------- recv */

@@ -387,6 +387,20 @@ describe("TCP", function()
     c:close(); a:close(); srv:close()
   end)
 
+  it("send waits for room, then times out when the peer never reads", function()
+    local c, a, srv = tcp_pair()
+    c:setsockopt(lnet.SOL_SOCKET, lnet.SO_SNDBUF, 4096)
+    c:settimeout(0.2)
+    local block, n, err = ("w"):rep(64 * 1024), nil, nil
+    for _ = 1, 1000 do
+      n, err = c:send(block)
+      if not n then break end
+    end
+    assert.is_nil(n)
+    assert.equal("timeout", err)
+    c:close(); a:close(); srv:close()
+  end)
+
   it("sets and gets options, SO_LINGER included", function()
     local s <close> = lnet.tcp()
     assert(s:setsockopt(lnet.IPPROTO_TCP, lnet.TCP_NODELAY, true))
