@@ -3,8 +3,7 @@
 local loop = require "lnet.loop"
 local core = require "lnet.core"
 
-local has_lnet, lnet = pcall(require, "lnet")
-local has_sockets = has_lnet and type(lnet) == "table" and lnet.tcp ~= nil
+local lnet = require "lnet"
 
 -- Run fn as the main task with a watchdog: the spec fails instead of hanging.
 local runbounded = require("spec.support.loop_helpers").runbounded
@@ -530,7 +529,6 @@ describe("lnet.loop", function()
   end)
 
   describe("sockets in tasks", function()
-    local pend = not has_sockets
     local function tcp_pair()
       local srv = assert(lnet.tcp())
       assert(srv:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true))
@@ -541,7 +539,6 @@ describe("lnet.loop", function()
     end
 
     it("echo server and many clients interleave on one loop", function()
-      if pend then return pending("lnet sockets not available yet") end
       local srv, port = tcp_pair()
       local N, replies = 50, 0
       runbounded(10, function()
@@ -626,7 +623,6 @@ describe("lnet.loop", function()
     end)
 
     it("recv times out inside a task without blocking the others", function()
-      if pend then return pending("lnet sockets not available yet") end
       local srv, port = tcp_pair()
       local ticks = 0
       runbounded(5, function()
@@ -650,7 +646,6 @@ describe("lnet.loop", function()
     end)
 
     it("a UDP server task answers recvfrom with sendto", function()
-      if pend then return pending("lnet sockets not available yet") end
       local u = assert(lnet.udp())
       assert(u:bind("127.0.0.1", 0))
       local _, port = u:getsockname()
@@ -672,7 +667,6 @@ describe("lnet.loop", function()
     end)
 
     it("a second task waiting on the same socket direction gets a clear error", function()
-      if pend then return pending("lnet sockets not available yet") end
       local u = assert(lnet.udp())
       assert(u:bind("127.0.0.1", 0))
       local msg
@@ -690,7 +684,6 @@ describe("lnet.loop", function()
     end)
 
     it("a socket call in a coroutine nested in a task raises a clear error", function()
-      if pend then return pending("lnet sockets not available yet") end
       local u = assert(lnet.udp())
       assert(u:bind("127.0.0.1", 0))
       local ok, err
@@ -704,7 +697,6 @@ describe("lnet.loop", function()
     end)
 
     it("loop.readable accepts a socket", function()
-      if pend then return pending("lnet sockets not available yet") end
       local u = assert(lnet.udp())
       assert(u:bind("127.0.0.1", 0))
       local _, port = u:getsockname()
