@@ -15,6 +15,7 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lnet_open_struct(L);
   lnet_open_tftp(L);
   lnet_open_fs(L);
+  lnet_open_buffer(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -15,6 +15,7 @@
 #define LNET_SOCKET_MT "lnet.socket"
 #define LNET_POLLER_MT "lnet.poller"
 #define LNET_STRUCT_MT "lnet.Struct"
+#define LNET_BUFFER_MT "lnet.buffer"
 
 /* Registry key holding the loop task that is being resumed right now
  * (set by lnet.loop around each resume, nil otherwise). */
@@ -44,6 +45,8 @@ typedef struct lnet_Socket {
   int nonblock;   /* the fd's O_NONBLOCK flag as last set */
   char *buf;      /* read-ahead buffer for the line reader */
   size_t bpos, blen, bcap;
+  double spin;  /* seconds a receive busy-polls before sleeping (0: never) */
+  int spincold; /* the last receive waited longer than spin: do not spin */
 } lnet_Socket;
 
 /* time.c */
@@ -93,6 +96,17 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size);
 
 /* socket.c */
 lnet_Socket *lnet_checksocket(lua_State *L, int idx);
+
+/* buffer.c: a fixed-capacity byte buffer (lnet.buffer). */
+typedef struct lnet_Buffer {
+  size_t len; /* bytes held */
+  size_t cap; /* bytes it can hold */
+  char data[];
+} lnet_Buffer;
+/* The buffer at idx, or NULL when it is something else. */
+lnet_Buffer *lnet_tobuffer(lua_State *L, int idx);
+/* The bytes of a string or a buffer at idx; raises a type error otherwise. */
+const char *lnet_checkbytes(lua_State *L, int idx, size_t *len);
 lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int proto);
 
 /* Each concept registers its functions into the module table on top. */
@@ -104,5 +118,6 @@ void lnet_open_poller(lua_State *L);
 void lnet_open_struct(lua_State *L);
 void lnet_open_tftp(lua_State *L);
 void lnet_open_fs(lua_State *L);
+void lnet_open_buffer(lua_State *L);
 
 #endif

@@ -5,6 +5,7 @@
  *   core.poller()            -> poller (epoll on Linux, poll() elsewhere)
  *   poller:set(fd, events)   -> true | nil, msg, errno   (events 0 removes fd)
  *   poller:wait(timeout, t)  -> n: t[2i-1] = fd, t[2i] = events (READ|WRITE)
+ *   poller:setspin(us)       -> true: busy-poll up to us microseconds before sleeping
  *   poller:close(), poller:fileno(), poller:count()
  *   core.linereader(fd)      -> reader with :getline(), :fill(), :rest()
  *
@@ -36,6 +37,8 @@ typedef struct Poller {
   unsigned char *mask; /* registered interest per fd */
   size_t maskcap;
   size_t count; /* fds with a non-zero mask */
+  double spin;  /* seconds wait() busy-polls before sleeping (0: never) */
+  int cold;     /* the last wait took longer than spin: do not spin */
 #ifdef LNET_EPOLL
   struct epoll_event evs[POLLER_MAXEVENTS];
 #else
@@ -211,13 +214,45 @@ static int p_set(lua_State *L) {
   return 1;
 }
 
+/* One epoll_wait/poll() with a timeout in ms (-1: none): the number of ready
+ * entries, 0 on timeout or EINTR (so that Lua's Ctrl-C hook can run), -1 on
+ * another error (errno set). */
+static int pollraw(Poller *p, int ms) {
+#ifdef LNET_EPOLL
+  int n = epoll_wait(p->fd, p->evs, POLLER_MAXEVENTS, ms);
+#else
+  int n = poll(p->pfds, (nfds_t)p->npfds, ms);
+#endif
+  if (n < 0 && errno == EINTR) return 0;
+  return n;
+}
+
+/* Busy-poll for up to p->spin seconds (and at most ms): the result of the
+ * first pollraw that found something, 0 when nothing came, -1 on error.
+ * *intr is set when Ctrl-C arrived meanwhile (its hook must run now: a
+ * signal that came while spinning would not interrupt the sleep after). */
+static int pollspin(lua_State *L, Poller *p, double t0, int ms, int *intr) {
+  double end = t0 + p->spin;
+  lnet_Hook h;
+  int n;
+  if (ms >= 0 && t0 + ms * 1e-3 < end) end = t0 + ms * 1e-3;
+  lnet_hookget(L, &h);
+  do {
+    n = pollraw(p, 0);
+  } while (n == 0 && lnet_now() < end);
+  *intr = n == 0 && lnet_hookchanged(L, &h);
+  return n;
+}
+
 /* poller:wait(timeout_s | nil, out) -> n; out holds n (fd, events) pairs.
  * Hang-ups and errors are reported as READ|WRITE so every waiter wakes up and
- * sees the problem from its own syscall. */
+ * sees the problem from its own syscall.  With a spin budget (setspin) a wait
+ * that would sleep busy-polls first, unless the last wait that found events
+ * took longer than the budget (adaptive: no spinning for a slow peer). */
 static int p_wait(lua_State *L) {
   Poller *p = checkpoller(L);
-  double t = luaL_optnumber(L, 2, -1);
-  int ms, n, i, k = 0;
+  double t = luaL_optnumber(L, 2, -1), t0 = 0;
+  int ms, n = 0, i, k = 0;
   luaL_checktype(L, 3, LUA_TTABLE);
   if (t < 0 || isnan(t))
     ms = -1;
@@ -225,14 +260,22 @@ static int p_wait(lua_State *L) {
     ms = 2000000000;
   else
     ms = (int)ceil(t * 1000.0);
-#ifdef LNET_EPOLL
-  n = epoll_wait(p->fd, p->evs, POLLER_MAXEVENTS, ms);
-  if (n < 0) {
-    if (errno == EINTR)
-      n = 0; /* back to Lua: lets a Ctrl-C hook run */
-    else
-      return lnet_pusherror(L, errno);
+  if (p->spin > 0 && ms != 0) {
+    t0 = lnet_now();
+    if (!p->cold) {
+      int intr = 0;
+      n = pollspin(L, p, t0, ms, &intr);
+      if (intr) ms = 0; /* return now: the Ctrl-C hook runs in Lua */
+      if (n == 0 && ms > 0) {
+        ms -= (int)((lnet_now() - t0) * 1e3);
+        if (ms < 0) ms = 0;
+      }
+    }
   }
+  if (n == 0) n = pollraw(p, ms);
+  if (n < 0) return lnet_pusherror(L, errno);
+  if (t0 > 0 && n > 0) p->cold = lnet_now() - t0 > p->spin;
+#ifdef LNET_EPOLL
   for (i = 0; i < n; i++) {
     unsigned e = p->evs[i].events;
     int out = 0;
@@ -244,15 +287,7 @@ static int p_wait(lua_State *L) {
     lua_pushinteger(L, out);
     lua_rawseti(L, 3, ++k);
   }
-  n = k / 2;
 #else
-  n = poll(p->pfds, (nfds_t)p->npfds, ms);
-  if (n < 0) {
-    if (errno == EINTR)
-      n = 0;
-    else
-      return lnet_pusherror(L, errno);
-  }
   for (i = 0; n > 0 && (size_t)i < p->npfds; i++) {
     short e = p->pfds[i].revents;
     int out = 0;
@@ -266,9 +301,21 @@ static int p_wait(lua_State *L) {
     lua_rawseti(L, 3, ++k);
     n--;
   }
-  n = k / 2;
 #endif
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, k / 2);
+  return 1;
+}
+
+/* poller:setspin(us) -> true: wait() busy-polls for up to us microseconds
+ * before it sleeps (0, the default, never) */
+static int p_setspin(lua_State *L) {
+  Poller *p = checkpoller(L);
+  lua_Number us = luaL_checknumber(L, 2);
+  luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
+                "spin must be between 0 and 1000000 microseconds");
+  p->spin = us * 1e-6;
+  p->cold = 0;
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -415,7 +462,7 @@ static int r_gc(lua_State *L) {
 }
 
 static const luaL_Reg poller_methods[] = {
-    {"set", p_set},       {"wait", p_wait},   {"count", p_count},
+    {"set", p_set},       {"wait", p_wait},   {"setspin", p_setspin}, {"count", p_count},
     {"fileno", p_fileno}, {"close", p_close}, {NULL, NULL},
 };
 

@@ -416,7 +416,7 @@ static int sock_connect(lua_State *L) {
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t len, salen = 0;
-  const char *data = lua_tolstring(L, 2, &len);
+  const char *data = lnet_checkbytes(L, 2, &len);
   const char *sa = lua_tolstring(L, 6, &salen); /* NULL for send */
   size_t from = (size_t)ctx, to = sa ? len : (size_t)lua_tointeger(L, 4);
   CallMode m;
@@ -461,7 +461,7 @@ static void range(lua_State *L, size_t len, int ii, size_t *from, size_t *to) {
 static int sock_send(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
   size_t len, from, to;
-  luaL_checklstring(L, 2, &len);
+  lnet_checkbytes(L, 2, &len);
   range(L, len, 3, &from, &to);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
@@ -474,7 +474,7 @@ static int sock_send(lua_State *L) {
 static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t len, sent = (size_t)ctx;
-  const char *data = lua_tolstring(L, 2, &len);
+  const char *data = lnet_checkbytes(L, 2, &len);
   CallMode m;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) {
     pushtimeout(L);
@@ -534,7 +534,8 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
  * timeout covers the whole call. */
 static int sock_sendall(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  luaL_checkstring(L, 2);
+  size_t len;
+  lnet_checkbytes(L, 2, &len);
   lua_settop(L, 2);
   lua_pushnumber(L, deadline(s)); /* 3 */
   return sendall_k(L, LUA_OK, 0);
@@ -546,7 +547,7 @@ static int sock_sendto(lua_State *L) {
   struct sockaddr_storage ss;
   socklen_t salen;
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = lnet_checkbytes(L, 2, &len);
   ssize_t r;
   int n, err;
   if (s->fd < 0) return pushclosed(L);
@@ -586,44 +587,85 @@ static int pushfrom(lua_State *L, lnet_Socket *s, struct sockaddr_storage *ss,
   return lnet_pushaddr(L, (struct sockaddr *)ss, len);
 }
 
-/* recv (ctx 0) and recvfrom (ctx 1).  Stack: 1 sock, 2 n, 3 flags, 4 deadline. */
+/* Whether a receive may busy-poll (sock:setspin): only outside loop tasks
+ * (a task would hold up the others; the loop spins in its poller instead),
+ * only when the call may wait, and not after a long wait (adaptive). */
+static int spinok(lua_State *L, const lnet_Socket *s, int flags) {
+  return s->spin > 0 && s->timeout != 0 && !(flags & MSG_DONTWAIT) && !lnet_loopactive(L);
+}
+
+#define RECV_FROM 1 /* ctx bit: push the sender's address */
+#define RECV_INTO 2 /* ctx bit: receive into the buffer at stack slot 5 */
+
+/* recv and recvfrom, and their _into forms.  Stack: 1 sock, 2 n, 3 flags,
+ * 4 deadline, 5 buffer (RECV_INTO).
+ * With a spin budget, a receive that would wait first retries with
+ * MSG_DONTWAIT for up to s->spin seconds: on a fast link the reply often
+ * arrives within microseconds, and sleeping costs a wake-up (tens of
+ * microseconds on a virtual machine).  A receive that waited longer than the
+ * budget turns spinning off until one completes within it again. */
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   size_t want = (size_t)lua_tointeger(L, 2);
   int flags = (int)lua_tointeger(L, 3);
-  int from = (int)ctx;
+  int from = (int)(ctx & RECV_FROM);
+  lnet_Buffer *into = (ctx & RECV_INTO) ? (lnet_Buffer *)lua_touserdata(L, 5) : NULL;
+  int spin = 0;
+  double t0 = 0, spinend = 0;
+  lnet_Hook sh = {NULL, 0};
   CallMode m;
   if (status == LUA_YIELD && lnet_resumed(L) == LNET_TIMEOUT) return pushtimeout(L);
   if (want > MAXREAD) want = MAXREAD;
   if (s->fd < 0) return pushclosed(L);
   callmode(L, s, &m);
+  if (status == LUA_OK && spinok(L, s, flags)) {
+    t0 = lnet_now();
+    spin = !s->spincold;
+    spinend = t0 + s->spin;
+    if (spin) lnet_hookget(L, &sh);
+  }
   for (;;) {
     char stackbuf[STACKBUF];
     char *p = stackbuf;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     ssize_t r;
-    int err, w;
+    int err, w, f = flags | m.flags | (spin ? MSG_DONTWAIT : 0);
     if (s->fd < 0) return pushclosed(L);
     memset(&ss, 0, sizeof(ss));
     if (s->blen > s->bpos) { /* the line reader has data already */
       size_t n = s->blen - s->bpos;
       if (n > want) n = want;
-      lua_pushlstring(L, s->buf + s->bpos, n);
+      if (into) {
+        memcpy(into->data, s->buf + s->bpos, n);
+        into->len = n;
+        lua_pushinteger(L, (lua_Integer)n);
+      } else {
+        lua_pushlstring(L, s->buf + s->bpos, n);
+      }
       if (!(flags & MSG_PEEK)) s->bpos += n;
       if (s->bpos == s->blen) s->bpos = s->blen = 0;
       return from ? 1 + pushfrom(L, s, &ss, 0) : 1;
     }
-    if (want > STACKBUF) {
+    if (into) {
+      p = into->data;
+    } else if (want > STACKBUF) {
       if (!reserve(s, want)) return lnet_pushfail(L, "not enough memory", ENOMEM);
       p = s->buf;
     }
     if (from)
-      r = recvfrom(s->fd, p, want, flags | m.flags, (struct sockaddr *)&ss, &len);
+      r = recvfrom(s->fd, p, want, f, (struct sockaddr *)&ss, &len);
     else
-      r = recv(s->fd, p, want, flags | m.flags);
+      r = recv(s->fd, p, want, f);
     if (r >= 0) {
-      lua_pushlstring(L, p, (size_t)r);
+      if (t0 > 0) s->spincold = lnet_now() - t0 > s->spin;
+      if (into) {
+        /* a datagram longer than want was truncated to want (MSG_TRUNC unset) */
+        into->len = (size_t)r > want ? want : (size_t)r;
+        lua_pushinteger(L, (lua_Integer)into->len);
+      } else {
+        lua_pushlstring(L, p, (size_t)r);
+      }
       return from ? 1 + pushfrom(L, s, &ss, len) : 1;
     }
     err = errno;
@@ -633,6 +675,13 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (!wouldblock(err) || (flags & MSG_DONTWAIT)) return lnet_pusherror(L, err);
     if (s->timeout == 0) return pushtimeout(L);
+    if (spin) {
+      double now = lnet_now(), dl = lua_tonumber(L, 4);
+      if (now < spinend && (dl < 0 || now < dl)) continue;
+      spin = 0; /* the budget is spent: sleep */
+      if (lnet_hookchanged(L, &sh)) return pushinterrupted(L); /* Ctrl-C while spinning */
+      if (m.direct) continue;                                  /* block in the kernel */
+    }
     w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), ctx, recv_k);
     if ((w = waitfail(L, w)) != 0) return w;
   }
@@ -645,7 +694,35 @@ static int recvcall(lua_State *L, int from) {
   luaL_optinteger(L, 3, 0);
   lua_settop(L, 3);
   lua_pushnumber(L, deadline(s)); /* 4 */
-  return recv_k(L, LUA_OK, from);
+  return recv_k(L, LUA_OK, from ? RECV_FROM : 0);
+}
+
+/* recv_into/recvfrom_into(buf [, nbytes [, flags]]): rearrange the stack to
+ * 1 sock, 2 n, 3 flags, 4 deadline, 5 buf */
+static int recvinto(lua_State *L, int from) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lnet_Buffer *b = (lnet_Buffer *)luaL_checkudata(L, 2, LNET_BUFFER_MT);
+  lua_Integer n = luaL_optinteger(L, 3, (lua_Integer)b->cap);
+  luaL_argcheck(L, n >= 0 && (size_t)n <= b->cap, 3, "nbytes must be 0..capacity");
+  luaL_optinteger(L, 4, 0);
+  lua_settop(L, 4);
+  lua_pushnumber(L, deadline(s)); /* 5 */
+  lua_pushvalue(L, 2);            /* 6 */
+  lua_pushinteger(L, n);
+  lua_replace(L, 2); /* sock, n, nbytes, flags, deadline, buf */
+  lua_remove(L, 3);
+  return recv_k(L, LUA_OK, RECV_INTO | (from ? RECV_FROM : 0));
+}
+
+/* sock:recv_into(buf [, nbytes [, flags]]) -> bytes received (at most
+ * nbytes, default the capacity); the buffer then holds them */
+static int sock_recv_into(lua_State *L) {
+  return recvinto(L, 0);
+}
+
+/* sock:recvfrom_into(buf [, nbytes [, flags]]) -> bytes, host, port */
+static int sock_recvfrom_into(lua_State *L) {
+  return recvinto(L, 1);
 }
 
 /* sock:recv(n [, flags]) -> up to n bytes; "" at orderly end of stream */
@@ -901,6 +978,26 @@ static int sock_gettimeout(lua_State *L) {
   return 1;
 }
 
+/* sock:setspin(microseconds): busy-poll a receive for up to that long before
+ * sleeping (0 turns it off) */
+static int sock_setspin(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_Number us = luaL_checknumber(L, 2);
+  luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
+                "spin must be between 0 and 1000000 microseconds");
+  s->spin = us * 1e-6;
+  s->spincold = 0;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* sock:getspin() -> microseconds */
+static int sock_getspin(lua_State *L) {
+  lnet_Socket *s = lnet_checksocket(L, 1);
+  lua_pushnumber(L, s->spin * 1e6);
+  return 1;
+}
+
 /* sock:setblocking(flag): true = settimeout(nil), false = settimeout(0) */
 static int sock_setblocking(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
@@ -1040,18 +1137,22 @@ static const luaL_Reg methods[] = {
     {"getpeername", sock_getpeername},
     {"getsockname", sock_getsockname},
     {"getsockopt", sock_getsockopt},
+    {"getspin", sock_getspin},
     {"gettimeout", sock_gettimeout},
     {"listen", sock_listen},
     {"pending", sock_pending},
     {"receive", sock_receive},
     {"recv", sock_recv},
     {"recvfrom", sock_recvfrom},
+    {"recvfrom_into", sock_recvfrom_into},
+    {"recv_into", sock_recv_into},
     {"recvline", sock_recvline},
     {"send", sock_send},
     {"sendall", sock_sendall},
     {"sendto", sock_sendto},
     {"setblocking", sock_setblocking},
     {"setsockopt", sock_setsockopt},
+    {"setspin", sock_setspin},
     {"settimeout", sock_settimeout},
     {"shutdown", sock_shutdown},
     {NULL, NULL},

@@ -22,7 +22,7 @@ build = {
   modules = {
     ["lnet.core"] = {
       sources = {
-        "csrc/addr.c", "csrc/core.c", "csrc/error.c", "csrc/fs.c", "csrc/poller.c", "csrc/socket.c",
+        "csrc/addr.c", "csrc/buffer.c", "csrc/core.c", "csrc/error.c", "csrc/fs.c", "csrc/poller.c", "csrc/socket.c",
         "csrc/struct.c", "csrc/tftp.c", "csrc/wait.c",
       },
       incdirs = { "csrc" },

@@ -528,6 +528,77 @@ describe("lnet.loop", function()
     end)
   end)
 
+  describe("setspin", function()
+    after_each(function() loop.setspin(0) end)
+
+    it("returns the previous value and checks its argument", function()
+      assert.equal(0, loop.setspin(100))
+      assert.equal(100, loop.setspin(0))
+      assert.has_error(function() loop.setspin(-1) end,
+        "bad argument #1 to 'setspin' (microseconds from 0 to 1000000 expected)")
+      assert.has_error(function() loop.setspin(2e6) end)
+      assert.has_error(function() loop.setspin("50") end)
+      assert.has_error(function() loop.setspin(0 / 0) end)
+    end)
+
+    it("keeps UDP ping-pong between tasks and timers correct while it spins", function()
+      loop.setspin(200)
+      local a <close> = assert(lnet.udp())
+      local b <close> = assert(lnet.udp())
+      assert(a:bind("127.0.0.1", 0))
+      assert(b:bind("127.0.0.1", 0))
+      local _, pa = a:getsockname()
+      local _, pb = b:getsockname()
+      local rounds, slept = 0, nil
+      runbounded(20, function()
+        loop.spawn(function()
+          for _ = 1, 300 do
+            local m, h, p = b:recvfrom(100)
+            b:sendto(m, h, p)
+          end
+        end)
+        loop.spawn(function()
+          local t0 = loop.now()
+          loop.sleep(0.05)
+          slept = loop.now() - t0
+        end)
+        for i = 1, 300 do
+          a:sendto("n" .. i, "127.0.0.1", pb)
+          local m, _, p = a:recvfrom(100)
+          assert.equal("n" .. i, m)
+          assert.equal(pb, p)
+          rounds = rounds + 1
+        end
+      end)
+      assert.equal(300, rounds)
+      assert.is_true(slept >= 0.049 and slept < 1, "timer fired after " .. tostring(slept))
+      assert.equal(pa, select(2, a:getsockname()))
+    end)
+
+    it("lets Ctrl-C through while the poller spins", function()
+      local proc = require "spec.support.proc"
+      local p = proc.spawn(proc.luaenv() .. "lua5.4 -e " .. proc.quote([[
+        local loop = require "lnet.loop"
+        local lnet = require "lnet"
+        loop.setspin(1e6) -- one second: the signal comes while it spins
+        local u = lnet.udp()
+        assert(u:bind("127.0.0.1", 0))
+        loop.spawn(function() u:recvfrom(10) end)
+        loop.spawn(function() print("ready"); io.stdout:flush() end)
+        local ok, err = pcall(loop.run)
+        print("run returned", ok, err)
+      ]]))
+      local ok, out = proc.expect(p, "ready", 10)
+      assert(ok, out)
+      proc.kill(p, "INT")
+      local gone = proc.wait(p, 5)
+      out = proc.output(p)
+      proc.stop(p)
+      assert.is_true(gone, out)
+      assert.matches("run returned\tfalse\t.*interrupted!", out)
+    end)
+  end)
+
   describe("sockets in tasks", function()
     local function tcp_pair()
       local srv = assert(lnet.tcp())

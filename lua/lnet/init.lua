@@ -7,7 +7,7 @@
 --     s:sendto("hello", "127.0.0.1", 8080)
 --
 -- Everything in the C core (`lnet.core`) is re-exported here: `socket`,
--- `tcp`, `udp`, `socketpair`, `getaddrinfo`, `gethostname`,
+-- `tcp`, `udp`, `socketpair`, `buffer`, `getaddrinfo`, `gethostname`,
 -- `gethostbyname`, `inet_pton`, `inet_ntop`, `select`, `gettime`, `sleep`,
 -- `strerror` and the constants (`AF_INET`, `SOCK_STREAM`, `SOL_SOCKET`, ...).
 -- Submodules load on first use: `lnet.struct`, `lnet.loop`, `lnet.tftp`.

@@ -37,6 +37,7 @@ local CANCEL = {} -- the running task cancelled itself
 -- State (one loop per Lua state)
 
 local poller -- core.poller(), created on first use
+local spin = 0 -- microseconds the poller busy-polls before sleeping (loop.setspin)
 local events = {} -- reused output table of poller:wait
 local readers, writers = {}, {} -- fd -> task waiting on it
 local nfdwaits = 0 -- tasks waiting on an fd
@@ -114,7 +115,10 @@ local Task = {}
 Task.__index = Task
 
 local function getpoller()
-  if not poller then poller = assert(core.poller()) end
+  if not poller then
+    poller = assert(core.poller())
+    if spin > 0 then poller:setspin(spin) end
+  end
   return poller
 end
 
@@ -575,6 +579,24 @@ function loop.reset()
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
   if poller then poller:close(); poller = nil end
+end
+
+--- Busy-poll before sleeping: when no task is ready, the loop polls its
+-- sockets for up to `us` microseconds before it sleeps.  This trades CPU for
+-- latency in request/response exchanges on a fast link (loopback, LAN), where
+-- the reply comes within microseconds and a sleep costs a wake-up.  Adaptive:
+-- after a wait that lasted longer than `us` the loop sleeps at once until a
+-- wait is short again.  The TFTP server sets it while `server:run()` runs.
+-- @tparam number us microseconds, 0 (the default) to never spin
+-- @treturn number the previous value
+function loop.setspin(us)
+  if type(us) ~= "number" or us < 0 or us > 1e6 or us ~= us then
+    error("bad argument #1 to 'setspin' (microseconds from 0 to 1000000 expected)", 2)
+  end
+  local prev = spin
+  spin = us
+  if poller then poller:setspin(us) end
+  return prev
 end
 
 --- The number of live tasks.
