@@ -45,7 +45,7 @@ typedef struct lnet_Socket {
   int nonblock;   /* the fd's O_NONBLOCK flag as last set */
   char *buf;      /* read-ahead buffer for the line reader */
   size_t bpos, blen, bcap;
-  double spin;  /* seconds a receive busy-polls before sleeping (0: never) */
+  double spin;  /* microseconds a receive busy-polls before sleeping (0: never) */
   int spincold; /* the last receive waited longer than spin: do not spin */
 } lnet_Socket;
 

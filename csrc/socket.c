@@ -600,7 +600,7 @@ static int spinok(lua_State *L, const lnet_Socket *s, int flags) {
 /* recv and recvfrom, and their _into forms.  Stack: 1 sock, 2 n, 3 flags,
  * 4 deadline, 5 buffer (RECV_INTO).
  * With a spin budget, a receive that would wait first retries with
- * MSG_DONTWAIT for up to s->spin seconds: on a fast link the reply often
+ * MSG_DONTWAIT for up to s->spin microseconds: on a fast link the reply often
  * arrives within microseconds, and sleeping costs a wake-up (tens of
  * microseconds on a virtual machine).  A receive that waited longer than the
  * budget turns spinning off until one completes within it again. */
@@ -621,7 +621,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   if (status == LUA_OK && spinok(L, s, flags)) {
     t0 = lnet_now();
     spin = !s->spincold;
-    spinend = t0 + s->spin;
+    spinend = t0 + s->spin * 1e-6;
     if (spin) lnet_hookget(L, &sh);
   }
   for (;;) {
@@ -658,7 +658,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
     else
       r = recv(s->fd, p, want, f);
     if (r >= 0) {
-      if (t0 > 0) s->spincold = lnet_now() - t0 > s->spin;
+      if (t0 > 0) s->spincold = lnet_now() - t0 > s->spin * 1e-6;
       if (into) {
         /* a datagram longer than want was truncated to want (MSG_TRUNC unset) */
         into->len = (size_t)r > want ? want : (size_t)r;
@@ -985,7 +985,7 @@ static int sock_setspin(lua_State *L) {
   lua_Number us = luaL_checknumber(L, 2);
   luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
                 "spin must be between 0 and 1000000 microseconds");
-  s->spin = us * 1e-6;
+  s->spin = us;
   s->spincold = 0;
   lua_pushboolean(L, 1);
   return 1;
@@ -994,7 +994,7 @@ static int sock_setspin(lua_State *L) {
 /* sock:getspin() -> microseconds */
 static int sock_getspin(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  lua_pushnumber(L, s->spin * 1e6);
+  lua_pushnumber(L, s->spin);
   return 1;
 }
 
