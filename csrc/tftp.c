@@ -7,11 +7,13 @@
  * Malformed input (it comes from the network) gives nil, reason and never
  * reads past the packet; wrong argument types raise errors.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lnet.h"
+#include "lualib.h"
 #include "tftp.h"
 
 /* ---------------------------------------------------------------- C layer */
@@ -271,7 +273,7 @@ static int unexpected(lua_State *L, const char *p, size_t n, size_t blksize) {
 /* parse_data(packet [, blksize]) -> block, payload */
 static int l_parse_data(lua_State *L) {
   size_t n;
-  const char *p = luaL_checklstring(L, 1, &n);
+  const char *p = lnet_checkbytes(L, 1, &n);
   size_t blksize = checkblksize(L, 2);
   if (n >= 4 && get16(p) == LNET_TFTP_DATA && n - 4 <= blksize) {
     lua_pushinteger(L, (lua_Integer)get16(p + 2));
@@ -281,10 +283,24 @@ static int l_parse_data(lua_State *L) {
   return unexpected(L, p, n, blksize);
 }
 
+/* check_data(packet, blksize) -> block, payload size: parse_data without
+ * copying the payload out (for write_data); the same failures */
+static int l_check_data(lua_State *L) {
+  size_t n;
+  const char *p = lnet_checkbytes(L, 1, &n);
+  size_t blksize = checkblksize(L, 2);
+  if (n >= 4 && get16(p) == LNET_TFTP_DATA && n - 4 <= blksize) {
+    lua_pushinteger(L, (lua_Integer)get16(p + 2));
+    lua_pushinteger(L, (lua_Integer)(n - 4));
+    return 2;
+  }
+  return unexpected(L, p, n, blksize);
+}
+
 /* parse_ack(packet) -> block */
 static int l_parse_ack(lua_State *L) {
   size_t n;
-  const char *p = luaL_checklstring(L, 1, &n);
+  const char *p = lnet_checkbytes(L, 1, &n);
   if (n == 4 && get16(p) == LNET_TFTP_ACK) {
     lua_pushinteger(L, (lua_Integer)get16(p + 2));
     return 1;
@@ -295,7 +311,7 @@ static int l_parse_ack(lua_State *L) {
 /* opcode(packet) -> integer (any 16-bit value) or nil when shorter than 2 */
 static int l_opcode(lua_State *L) {
   size_t n;
-  const char *p = luaL_checklstring(L, 1, &n);
+  const char *p = lnet_checkbytes(L, 1, &n);
   if (n < 2) return fail(L, "packet too short");
   lua_pushinteger(L, (lua_Integer)get16(p));
   return 1;
@@ -328,7 +344,7 @@ static void setopts(lua_State *L, const lnet_TftpPacket *pk) {
 /* decode(packet [, blksize]) -> table */
 static int l_decode(lua_State *L) {
   size_t n;
-  const char *p = luaL_checklstring(L, 1, &n);
+  const char *p = lnet_checkbytes(L, 1, &n);
   size_t blksize = checkblksize(L, 2);
   lnet_TftpPacket pk;
   const char *reason = lnet_tftp_parse(p, n, blksize, &pk);
@@ -402,6 +418,79 @@ static int l_data(lua_State *L) {
   put16(out + 2, block);
   if (plen > 0) memcpy(out + 4, s + (i - 1), plen);
   luaL_pushresultsize(&b, plen + 4);
+  return 1;
+}
+
+/* An open Lua file (io.open, io.tmpfile, lnet.core.fs) at argument arg. */
+static FILE *checkfile(lua_State *L, int arg) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, arg, LUA_FILEHANDLE);
+  if (p->closef == NULL) luaL_argerror(L, arg, "attempt to use a closed file");
+  return p->f;
+}
+
+static int fileerror(lua_State *L, int err) {
+  lua_pushnil(L);
+  lua_pushstring(L, strerror(err));
+  lua_pushinteger(L, err);
+  return 3;
+}
+
+/* read_data(file, block, n [, buf]) -> packet, payload bytes
+ *                                   | nil, message, errno
+ * The DATA packet for the next n (1..65464) bytes of file, read straight
+ * into the packet: one copy fewer than file:read(n) and data(block, ...).
+ * With an lnet.buffer (capacity >= n + 4) the packet is left in it and the
+ * buffer is returned: no Lua string at all.  Without, the read goes through a
+ * scratch buffer (an upvalue, one per Lua state). */
+static int l_read_data(lua_State *L) {
+  FILE *f = checkfile(L, 1);
+  unsigned block = checkblock(L, 2);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  lnet_Buffer *into = NULL;
+  char *buf;
+  size_t got;
+  luaL_argcheck(L, n >= 1 && n <= LNET_TFTP_BLKSIZE_MAX, 3, "size must be 1..65464");
+  if (!lua_isnoneornil(L, 4)) {
+    into = (lnet_Buffer *)luaL_checkudata(L, 4, LNET_BUFFER_MT);
+    luaL_argcheck(L, into->cap >= (size_t)n + 4, 4, "buffer smaller than the packet");
+    buf = into->data;
+  } else {
+    buf = (char *)lua_touserdata(L, lua_upvalueindex(1));
+  }
+  put16(buf, LNET_TFTP_DATA);
+  put16(buf + 2, block);
+  errno = 0;
+  got = fread(buf + 4, 1, (size_t)n, f);
+  if (got < (size_t)n && ferror(f)) {
+    int err = errno ? errno : EIO;
+    clearerr(f);
+    return fileerror(L, err);
+  }
+  if (into) {
+    into->len = got + 4;
+    lua_settop(L, 4);
+  } else {
+    lua_pushlstring(L, buf, got + 4);
+  }
+  lua_pushinteger(L, (lua_Integer)got);
+  return 2;
+}
+
+/* write_data(file, packet) -> true | nil, message, errno
+ * Write the payload of a DATA packet (already checked with parse_data) to
+ * file, without first copying it out into a string of its own. */
+static int l_write_data(lua_State *L) {
+  FILE *f = checkfile(L, 1);
+  size_t n;
+  const char *p = lnet_checkbytes(L, 2, &n);
+  luaL_argcheck(L, n >= 4 && get16(p) == LNET_TFTP_DATA, 2, "DATA packet expected");
+  errno = 0;
+  if (n > 4 && fwrite(p + 4, 1, n - 4, f) != n - 4) {
+    int err = errno ? errno : EIO;
+    clearerr(f);
+    return fileerror(L, err);
+  }
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -690,7 +779,9 @@ static const luaL_Reg funcs[] = {
     {"oack", l_oack},
     {"decode", l_decode},
     {"parse_data", l_parse_data},
+    {"check_data", l_check_data},
     {"parse_ack", l_parse_ack},
+    {"write_data", l_write_data},
     {"opcode", l_opcode},
     {"netascii_encode", l_netascii_encode},
     {"netascii_decode", l_netascii_decode},
@@ -707,6 +798,9 @@ static void setint(lua_State *L, const char *name, lua_Integer v) {
 void lnet_open_tftp(lua_State *L) {
   int i;
   luaL_newlib(L, funcs);
+  lua_newuserdatauv(L, LNET_TFTP_BLKSIZE_MAX + 4, 0);
+  lua_pushcclosure(L, l_read_data, 1);
+  lua_setfield(L, -2, "read_data");
   setint(L, "RRQ", LNET_TFTP_RRQ);
   setint(L, "WRQ", LNET_TFTP_WRQ);
   setint(L, "DATA", LNET_TFTP_DATA);

@@ -2,7 +2,7 @@
 --
 --   lua5.4 examples/tftpd.lua --root DIR [--host H] [--port N] [--write create|overwrite]
 --          [--blksize-max N] [--windowsize-max N] [--max-transfers N] [--max-size BYTES]
---          [--timeout S] [--retries N] [-v]
+--          [--timeout S] [--retries N] [--spin US] [-v]
 package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
 require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
 local tftp = require "lnet.tftp"
@@ -19,6 +19,7 @@ usage: lua5.4 examples/tftpd.lua --root DIR [options]
   --max-size BYTES      largest upload accepted
   --timeout S           seconds before the first retransmission (default 1)
   --retries N           retransmissions before giving up (default 5)
+  --spin US             microseconds to busy-poll before sleeping (default 50; 0: off)
   -v                    also log refused and busy requests
   -h, --help            this help
 Prints the address it listens on, then one line per transfer. Ctrl-C stops it.]]
@@ -31,7 +32,8 @@ end
 local cfg, verbose = {}, false
 local nums = { ["--port"] = "port", ["--blksize-max"] = "blksize_max",
   ["--windowsize-max"] = "windowsize_max", ["--max-transfers"] = "max_transfers",
-  ["--max-size"] = "max_size", ["--retries"] = "retries", ["--timeout"] = "timeout" }
+  ["--max-size"] = "max_size", ["--retries"] = "retries", ["--timeout"] = "timeout",
+  ["--spin"] = "spin" }
 local i = 1
 while i <= #arg do
   local a = arg[i]

@@ -497,4 +497,105 @@ describe("tftp codec", function()
       end
     end)
   end)
+
+  describe("file fast path (read_data, write_data, check_data)", function()
+    local core = require "lnet.core"
+    local function tmpwith(content)
+      local name = os.tmpname()
+      local f = assert(io.open(name, "wb"))
+      f:write(content)
+      f:close()
+      return name
+    end
+
+    it("read_data builds DATA packets straight from a file", function()
+      local name = tmpwith(("x"):rep(700))
+      local f = assert(io.open(name, "rb"))
+      local p, n = codec.read_data(f, 1, 512)
+      assert.equal(512, n)
+      assert.equal(u16(3) .. u16(1) .. ("x"):rep(512), p)
+      p, n = codec.read_data(f, 65537, 512) -- block numbers wrap like data()
+      assert.equal(188, n)
+      assert.equal(u16(3) .. u16(1) .. ("x"):rep(188), p)
+      p, n = codec.read_data(f, 3, 512)
+      assert.equal(0, n)
+      assert.equal(u16(3) .. u16(3), p)
+      f:close()
+      os.remove(name)
+    end)
+
+    it("read_data fills an lnet.buffer and returns it", function()
+      local name = tmpwith("abcdefgh")
+      local f = assert(io.open(name, "rb"))
+      local b = core.buffer(4 + 5)
+      local r, n = codec.read_data(f, 7, 5, b)
+      assert.equal(b, r)
+      assert.equal(5, n)
+      assert.equal(u16(3) .. u16(7) .. "abcde", b:sub())
+      assert.equal(7, codec.check_data(b, 512))
+      assert.same({ 7, "abcde" }, { codec.parse_data(b, 512) })
+      assert.has_error(function() codec.read_data(f, 1, 6, b) end) -- 6 + 4 > 9
+      f:close()
+      os.remove(name)
+    end)
+
+    it("read_data reports read errors instead of ending the file early", function()
+      local d = io.open("/tmp", "rb") -- a directory: fopen works, reading fails
+      local p, msg, err = codec.read_data(d, 1, 512)
+      assert.is_nil(p)
+      assert.matches("[Dd]irectory", msg)
+      assert.equal(21, err) -- EISDIR
+      d:close()
+      assert.has_error(function() codec.read_data(d, 1, 512) end, "bad argument #1 to 'read_data' (attempt to use a closed file)")
+      assert.has_error(function() codec.read_data("file", 1, 512) end)
+      local f = io.tmpfile()
+      assert.has_error(function() codec.read_data(f, 1, 0) end)
+      assert.has_error(function() codec.read_data(f, 1, 65465) end)
+      f:close()
+    end)
+
+    it("check_data is parse_data without the payload copy", function()
+      local p = codec.data(9, "hello")
+      assert.same({ 9, 5 }, { codec.check_data(p, 512) })
+      assert.same({ 9, 0 }, { codec.check_data(codec.data(9, ""), 512) })
+      -- the same failures as parse_data
+      for _, bad in ipairs { "", "\0\3\0", codec.ack(1), codec.data(1, ("y"):rep(9)) } do
+        local a = { codec.check_data(bad, 8) }
+        local b = { codec.parse_data(bad, 8) }
+        assert.same(b, a)
+      end
+      local e = { codec.check_data(codec.error(1, "File not found"), 512) }
+      assert.same({ nil, "error", 1, "File not found" }, e)
+    end)
+
+    it("write_data writes the payload of a packet or a buffer", function()
+      local f = io.tmpfile()
+      assert.is_true(codec.write_data(f, codec.data(1, "one,")))
+      assert.is_true(codec.write_data(f, core.buffer(16, codec.data(2, "two"))))
+      assert.is_true(codec.write_data(f, codec.data(3, "")))
+      f:seek("set", 0)
+      assert.equal("one,two", f:read("a"))
+      f:close()
+      assert.has_error(function() codec.write_data(io.tmpfile(), codec.ack(1)) end)
+      local name = tmpwith("")
+      local ro = assert(io.open(name, "rb"))
+      local ok, msg, err = codec.write_data(ro, codec.data(1, "x"))
+      assert.is_nil(ok)
+      assert.is_string(msg)
+      assert.equal(9, err) -- EBADF: not open for writing
+      ro:close()
+      os.remove(name)
+    end)
+
+    it("parsers accept an lnet.buffer wherever they accept a string", function()
+      local b = core.buffer(600)
+      b:set(codec.ack(42))
+      assert.equal(42, codec.parse_ack(b))
+      assert.equal(4, codec.opcode(b))
+      b:set(codec.rrq("file", "octet", { { "blksize", 1428 } }))
+      local req = codec.decode(b)
+      assert.equal("file", req.filename)
+      assert.equal("1428", req.options.blksize)
+    end)
+  end)
 end)

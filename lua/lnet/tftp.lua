@@ -116,6 +116,15 @@ end
 
 M._netascii_sink, M._netascii_source = netascii_sink, netascii_source
 
+-- An octet transfer to or from a file of ours: the engine reads or writes the
+-- file in C (transfer.lua's `file`).  From 4 KiB blocks on, the file is
+-- unbuffered: each block is then one read(2) or write(2) straight from or to
+-- the packet, where stdio would split it in two and copy the tail.
+local function direct(t, f)
+  t.file = f
+  if t.blksize >= 4096 then f:setvbuf("no") end
+end
+
 ------------------------------------------------------------------------------
 -- Client
 
@@ -140,7 +149,11 @@ local function client_setup(host, remote, opts, op)
     progress = opts.progress,
     file = opts.file,
     stats = opts.stats,
+    spin = opts.spin or 50,
   }
+  if type(c.spin) ~= "number" or c.spin < 0 or c.spin > 1e6 then
+    error("bad option spin (microseconds from 0 to 1000000 expected)", 3)
+  end
   if c.mode ~= "octet" and c.mode ~= "netascii" then
     error("bad option mode (\"octet\" or \"netascii\" expected)", 3)
   end
@@ -234,6 +247,7 @@ local function client_socket(c)
     sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE)
     sock:setsockopt(core.SOL_SOCKET, core.SO_SNDBUF, BUFSIZE)
   end
+  sock:setspin(c.spin)
   return sock
 end
 
@@ -330,6 +344,7 @@ do_get = function(c, pkt, asked, sink, dest)
     return fail(sock, transfer.abort(t, 4, "unexpected answer to a read request"))
   end
 
+  if f and not finish then direct(t, f) end
   local n, err, code = transfer.receive(t, sink, first)
   if n and finish then
     local ok, ferr = finish()
@@ -405,6 +420,7 @@ function M.put(host, remote, opts)
     cleanup()
     return fail(sock, transfer.abort(t, 4, "unexpected answer to a write request"))
   end
+  if f and c.mode == "octet" then direct(t, f) end
   local n, err, code = transfer.send(t, source)
   cleanup()
   sock:close()
@@ -520,7 +536,7 @@ local function serve(srv, req, peer, pport, reqlen)
     t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, size
     if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_SNDBUF, BUFSIZE) end
     local source = function(n) return f:read(n) end
-    if req.mode == "netascii" then source = netascii_source(source) end
+    if req.mode == "netascii" then source = netascii_source(source) else direct(t, f) end
     local n, err, ecode = true, nil, nil
     if acc then n, err, ecode = transfer.await_ack(t, codec.oack(acc), 0) end
     if n then n, err, ecode = transfer.send(t, source) end
@@ -554,7 +570,7 @@ serve_upload = function(srv, t, req, refuse, done)
   if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
   local sink = function(chunk) return f:write(chunk) end
   local finish
-  if req.mode == "netascii" then sink, finish = netascii_sink(sink) end
+  if req.mode == "netascii" then sink, finish = netascii_sink(sink) else direct(t, f) end
   t.opening = acc and codec.oack(acc) or codec.ack(0)
   sock:sendto(t.opening, peer, pport)
   local n, err, ecode = transfer.receive(t, sink, nil)
@@ -622,6 +638,8 @@ end
 --   this, 15 s by default, is ignored: it bounds how long a stalled transfer
 --   holds its slot), `retries` (5), `dally` (seconds, = timeout),
 --   `max_transfers` (256), `max_size` (bytes accepted by an upload),
+--   `spin` (microseconds `run` lets the loop busy-poll before sleeping, 50;
+--   see `loop.setspin`; 0 turns it off),
 --   `log` (function(event), event fields: `event` ("done", "busy", "crash"),
 --   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`)
 -- @return server object (fields `port`, `host`; methods `start`, `run`, `close`),
@@ -651,7 +669,11 @@ function M.server(cfg)
     active = 0,
     uploading = {},
     stats = cfg.stats,
+    spin = cfg.spin or 50,
   }, Server)
+  if type(srv.spin) ~= "number" or srv.spin < 0 or srv.spin > 1e6 then
+    error("bad option spin (microseconds from 0 to 1000000 expected)", 2)
+  end
   srv.dally = cfg.dally or srv.timeout
   local port = checkint(cfg.port, "port", 0, 65535) or 69
   local hosts = cfg.host and { cfg.host } or { "::", "0.0.0.0" }
@@ -687,11 +709,15 @@ function Server:start()
   return self
 end
 
---- Serve until `close` is called (runs `lnet.loop`).
+--- Serve until `close` is called (runs `lnet.loop`, with `loop.setspin`
+-- set to the server's `spin` while it runs).
 function Server:run()
   local loop = require "lnet.loop"
   self:start()
-  loop.run()
+  local prev = loop.setspin(self.spin)
+  local ok, err = pcall(loop.run)
+  loop.setspin(prev)
+  if not ok then error(err, 0) end
 end
 
 --- Stop accepting requests and close the request socket (transfers in

@@ -20,8 +20,9 @@ function M.native(cmd)
 end
 
 --- A fresh world-writable temp directory (tftpd-hpa drops privileges).
-function M.tmpdir()
-  local f = assert(io.popen("mktemp -d /tmp/lnet-tftp.XXXXXX"))
+-- A fresh directory /tmp/lnet-tftp.XXXXXX (or under `base`, e.g. /dev/shm).
+function M.tmpdir(base)
+  local f = assert(io.popen("mktemp -d " .. proc.quote((base or "/tmp") .. "/lnet-tftp.XXXXXX")))
   local d = f:read("l")
   f:close()
   os.execute("chmod 777 " .. proc.quote(d))
@@ -29,7 +30,9 @@ function M.tmpdir()
 end
 
 function M.rmdir(d)
-  if d and d:match("^/tmp/lnet%-tftp%.") then os.execute("rm -rf " .. proc.quote(d)) end
+  if d and (d:match("^/tmp/lnet%-tftp%.") or d:match("^/dev/shm/lnet%-tftp%.")) then
+    os.execute("rm -rf " .. proc.quote(d))
+  end
 end
 
 function M.write(p, data)

@@ -13,6 +13,9 @@
 -- * `timeout` (seconds, first wait), `retries` (timeouts in a row before giving up)
 -- * `max_size` (receiver: abort with ERROR 3 past this many bytes), optional
 -- * `dally` (receiver: seconds `dally` stays after the final ACK), optional
+-- * `file`, optional: a Lua file that `send` reads and `receive` writes in C
+--   (`read_data`/`write_data`: one copy of the payload fewer than a
+--   source/sink function), instead of the `source`/`sink` argument
 -- * `progress(bytes, total)` and `total`, optional
 -- * `stats`: optional table; counts `sent` DATA packets, `resent` (timeouts)
 --   and `gaps` (windows resumed after a receiver's gap ACK)
@@ -22,10 +25,13 @@
 -- @module lnet.tftp.transfer
 -- @local
 
-local codec = require "lnet.core".tftp
+local core = require "lnet.core"
+local codec = core.tftp
+local newbuffer = core.buffer
 
 local c_data, c_ack, c_error = codec.data, codec.ack, codec.error
 local parse_data, parse_ack = codec.parse_data, codec.parse_ack
+local check_data, read_data, write_data = codec.check_data, codec.read_data, codec.write_data
 local gettime = require "lnet.core".gettime
 
 local M = {}
@@ -124,11 +130,19 @@ function M.send(t, source)
   -- The next new block (hi + 1), read and built while we wait for an ACK, so
   -- that the file read is off the critical path of a lock-step transfer.
   local ahead, ahead_n
-  local function build(blk)
+  -- With a file, packets are lnet.buffers filled by read_data and reused:
+  -- a slot's buffer is refilled once its block is acknowledged.
+  local file, spare = t.file, nil
+  local function build(blk, buf)
+    if file then
+      local pkt, n = read_data(file, blk, blksize, buf or newbuffer(blksize + 4))
+      if not pkt then return nil, "read error: " .. n end
+      return pkt, n
+    end
     local chunk = source(blksize)
     if chunk == nil then chunk = "" end
     local n = #chunk
-    if n > blksize then return nil, n end
+    if n > blksize then return nil, "source returned too much" end
     return c_data(blk, chunk), n
   end
   sock:settimeout(wait)
@@ -137,17 +151,19 @@ function M.send(t, source)
     local stop = base + ws
     while nxt < stop and (not last or nxt <= last) do
       local pkt
+      local slot = nxt % ws + 1
       if nxt <= hi then
-        pkt = ring[nxt % ws + 1]
+        pkt = ring[slot]
       else
         local n
         if ahead then
           pkt, n, ahead = ahead, ahead_n, nil
+          if file then spare = ring[slot] end -- its block (nxt - ws) is acknowledged
         else
-          pkt, n = build(nxt)
-          if not pkt then return abort(t, 0, "source returned too much") end
+          pkt, n = build(nxt, ring[slot])
+          if not pkt then return abort(t, 0, n) end
         end
-        ring[nxt % ws + 1] = pkt
+        ring[slot] = pkt
         hi = nxt
         bytes = bytes + n
         if n < blksize then last = nxt end
@@ -158,8 +174,9 @@ function M.send(t, source)
       nxt = nxt + 1
     end
     if not last and not ahead then
-      ahead, ahead_n = build(hi + 1)
-      if not ahead then return abort(t, 0, "source returned too much") end
+      ahead, ahead_n = build(hi + 1, spare)
+      spare = nil
+      if not ahead then return abort(t, 0, ahead_n) end
     end
     -- wait for an ACK
     local p, h, pt = sock:recvfrom(ACKPKT)
@@ -227,7 +244,7 @@ function M.dally(t)
     local p, h, pt = sock:recvfrom(datasize(t.blksize))
     if not p then return end
     if h == host and pt == port then
-      if parse_data(p, t.blksize) == final then sock:sendto(ackpkt, host, port) end
+      if check_data(p, t.blksize) == final then sock:sendto(ackpkt, host, port) end
     else
       stranger(sock, h, pt)
     end
@@ -251,14 +268,27 @@ function M.receive(t, sink, first)
   local bytes = 0
   local wait, try, since = t.timeout, 0, nil
   local p, h, pt = first, host, port
+  -- With a file, packets land in one reused lnet.buffer and go to the file
+  -- from there (write_data): no Lua string per block.
+  local file = t.file
+  local parse = file and check_data or parse_data
+  local buf = file and newbuffer(rsize)
   sock:settimeout(wait)
   while true do
-    if not p then p, h, pt = sock:recvfrom(rsize) end
+    if not p then
+      if buf then
+        local n
+        n, h, pt = sock:recvfrom_into(buf)
+        p = n and buf
+      else
+        p, h, pt = sock:recvfrom(rsize)
+      end
+    end
     if p then
       if h == host and pt == port then
-        local blk, data, code, msg = parse_data(p, blksize)
+        local blk, data, code, msg = parse(p, blksize)
         if blk == expect % 65536 then
-          local n = #data
+          local n = file and data or #data
           bytes = bytes + n
           if bytes > max then return abort(t, 3, "file larger than the maximum size") end
           expect = expect + 1
@@ -266,7 +296,8 @@ function M.receive(t, sink, first)
           if n < blksize then
             -- the final block: written before it is ACKed
             if n > 0 then
-              local ok, err = sink(data)
+              local ok, err
+              if file then ok, err = write_data(file, p) else ok, err = sink(data) end
               if not ok then return abort(t, 3, err or "cannot write") end
             end
             local a = c_ack(blk)
@@ -280,7 +311,8 @@ function M.receive(t, sink, first)
             sock:sendto(c_ack(blk), host, port)
             since_ack, oo_acked = 0, false
           end
-          local ok, err = sink(data)
+          local ok, err
+          if file then ok, err = write_data(file, p) else ok, err = sink(data) end
           if not ok then return abort(t, 3, err or "cannot write") end
           if try > 0 or since then
             try, since, wait = 0, nil, t.timeout
