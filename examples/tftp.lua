@@ -18,7 +18,7 @@ usage: lua5.4 examples/tftp.lua get HOST[:PORT] REMOTE [LOCAL] [options]
   --mode M           octet (default) or netascii
   --retries N        retransmissions before giving up (default 5)
   --dally S          seconds to wait for a repeated last block after a get (default 1)
-  --spin US          microseconds to busy-poll before sleeping (default 50; 0: off)
+  --spin US          microseconds to busy-poll before sleeping (default 200; 0: off)
   -6                 IPv6 only (-4: IPv4 only)
   -h, --help         this help
 A progress bar is shown on a terminal. Exit status 0 on success.]]

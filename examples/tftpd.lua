@@ -19,7 +19,7 @@ usage: lua5.4 examples/tftpd.lua --root DIR [options]
   --max-size BYTES      largest upload accepted
   --timeout S           seconds before the first retransmission (default 1)
   --retries N           retransmissions before giving up (default 5)
-  --spin US             microseconds to busy-poll before sleeping (default 50; 0: off)
+  --spin US             microseconds to busy-poll before sleeping (default 200; 0: off)
   -v                    also log refused and busy requests
   -h, --help            this help
 Prints the address it listens on, then one line per transfer. Ctrl-C stops it.]]

@@ -623,7 +623,8 @@ describe("buffers", function()
   end)
 
   it("refuse content longer than the capacity and bad arguments", function()
-    assert.has_error(function() lnet.buffer(2, "abc") end, "bad argument #2 to 'buffer' (longer than the capacity)")
+    assert.has_error(function() lnet.buffer(2, "abc") end,
+      "bad argument #2 to 'buffer' (longer than the capacity)")
     assert.has_error(function() lnet.buffer(-1) end)
     assert.has_error(function() lnet.buffer(2):set("abc") end)
     assert.has_error(function() lnet.buffer(2):set({}) end)

@@ -546,7 +546,8 @@ describe("tftp codec", function()
       assert.matches("[Dd]irectory", msg)
       assert.equal(21, err) -- EISDIR
       d:close()
-      assert.has_error(function() codec.read_data(d, 1, 512) end, "bad argument #1 to 'read_data' (attempt to use a closed file)")
+      assert.has_error(function() codec.read_data(d, 1, 512) end,
+        "bad argument #1 to 'read_data' (attempt to use a closed file)")
       assert.has_error(function() codec.read_data("file", 1, 512) end)
       local f = io.tmpfile()
       assert.has_error(function() codec.read_data(f, 1, 0) end)

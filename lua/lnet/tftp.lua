@@ -149,7 +149,7 @@ local function client_setup(host, remote, opts, op)
     progress = opts.progress,
     file = opts.file,
     stats = opts.stats,
-    spin = opts.spin or 50,
+    spin = opts.spin or 200,
   }
   if type(c.spin) ~= "number" or c.spin < 0 or c.spin > 1e6 then
     error("bad option spin (microseconds from 0 to 1000000 expected)", 3)
@@ -269,7 +269,9 @@ local do_get
 --   component of `remote`, or a function called with each chunk of bytes),
 --   `progress(bytes, total_or_nil)`, `rto` (first wait in seconds when no
 --   `timeout` is negotiated, default 1), `dally` (seconds to wait for a
---   repeated final block after the last ACK, default min(rto, 1)).
+--   repeated final block after the last ACK, default min(rto, 1)), `spin`
+--   (microseconds a receive busy-polls before sleeping, default 200, 0 off;
+--   see `sock:setspin`).
 -- @return bytes received, or `nil, message, tftp_error_code` (the code is the
 --   one received from or sent to the server; nil for local failures)
 function M.get(host, remote, opts)
@@ -638,7 +640,7 @@ end
 --   this, 15 s by default, is ignored: it bounds how long a stalled transfer
 --   holds its slot), `retries` (5), `dally` (seconds, = timeout),
 --   `max_transfers` (256), `max_size` (bytes accepted by an upload),
---   `spin` (microseconds `run` lets the loop busy-poll before sleeping, 50;
+--   `spin` (microseconds `run` lets the loop busy-poll before sleeping, 200;
 --   see `loop.setspin`; 0 turns it off),
 --   `log` (function(event), event fields: `event` ("done", "busy", "crash"),
 --   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`)
@@ -669,7 +671,7 @@ function M.server(cfg)
     active = 0,
     uploading = {},
     stats = cfg.stats,
-    spin = cfg.spin or 50,
+    spin = cfg.spin or 200,
   }, Server)
   if type(srv.spin) ~= "number" or srv.spin < 0 or srv.spin > 1e6 then
     error("bad option spin (microseconds from 0 to 1000000 expected)", 2)
