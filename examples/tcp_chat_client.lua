@@ -35,11 +35,16 @@ do
     end
     i = i + 1
   end
+  opts.port = math.tointeger(tonumber(opts.port))
+  if not opts.port then
+    io.stderr:write("--port must be a number\n", USAGE, "\n")
+    os.exit(2)
+  end
 end
 
 local stdin = loop.stdin()
 local sock = assert(lnet.tcp())
-local ok, err = sock:connect(opts.host, assert(tonumber(opts.port), "--port must be a number"))
+local ok, err = sock:connect(opts.host, opts.port)
 if not ok then
   io.stderr:write(("cannot connect to %s:%s: %s\n"):format(opts.host, opts.port, err))
   os.exit(1)

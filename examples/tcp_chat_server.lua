@@ -42,6 +42,11 @@ do
     end
     i = i + 1
   end
+  opts.port = math.tointeger(tonumber(opts.port))
+  if not opts.port then
+    io.stderr:write("--port must be a number\n", USAGE, "\n")
+    os.exit(2)
+  end
 end
 
 -- Each client's output queue is its unsent part of one shared list of
@@ -169,8 +174,12 @@ end
 
 local server = assert(lnet.tcp())
 assert(server:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true))
-assert(server:bind(opts.host, assert(tonumber(opts.port), "--port must be a number")))
-assert(server:listen(1024))
+local bound, err = server:bind(opts.host, opts.port)
+if bound then bound, err = server:listen(1024) end
+if not bound then -- e.g. "address already in use": say so, no traceback
+  io.stderr:write(("tcp_chat_server: cannot listen on %s:%s: %s\n"):format(opts.host, opts.port, err))
+  os.exit(1)
+end
 log("chat server listening on %s:%s", server:getsockname())
 
 -- The accept loop: the tutorial's main().

@@ -337,3 +337,39 @@ describe("examples/tcp_qq_server.lua + tcp_qq_client.lua", function()
     assert.falsy(out:find("traceback", 1, true))
   end)
 end)
+
+describe("chat examples: command-line mistakes and busy ports", function()
+  -- Regression: these used assert(bind(...)) and printed a traceback.
+  it("udp_chat.lua says so when its port is taken", function()
+    local busy <close>, port = udppeer()
+    local code, out = finish(example("udp_chat.lua", "--port " .. port .. " --peer 127.0.0.1:9", ""))
+    assert.truthy(busy:getsockname())
+    assert.are.equal(1, code)
+    assert.truthy(out:find("udp_chat: cannot bind 127.0.0.1:" .. port .. ": address already in use",
+      1, true), out)
+    assert.falsy(out:find("traceback", 1, true))
+  end)
+
+  it("tcp_chat_server.lua says so when its port is taken", function()
+    local busy <close> = lnet.tcp()
+    assert(busy:bind("127.0.0.1", 0))
+    assert(busy:listen())
+    local _, port = busy:getsockname()
+    local code, out = finish(example("tcp_chat_server.lua", "--port " .. port))
+    assert.are.equal(1, code)
+    assert.truthy(out:find("tcp_chat_server: cannot listen on 127.0.0.1:" .. port
+      .. ": address already in use", 1, true), out)
+    assert.falsy(out:find("traceback", 1, true))
+  end)
+
+  local extra = { ["udp_chat.lua"] = " --peer 127.0.0.1:9" }
+  for _, script in ipairs { "udp_chat.lua", "tcp_chat_server.lua", "tcp_chat_client.lua" } do
+    it(script .. " rejects a port that is not a number with its usage (status 2)", function()
+      local code, out = finish(example(script, "--port eighty" .. (extra[script] or ""), ""))
+      assert.are.equal(2, code)
+      assert.truthy(out:find("--port must be a number", 1, true), out)
+      assert.truthy(out:find("usage:", 1, true), out)
+      assert.falsy(out:find("traceback", 1, true))
+    end)
+  end
+end)
