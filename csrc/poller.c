@@ -274,7 +274,8 @@ static int p_wait(lua_State *L) {
   }
   if (n == 0) n = pollraw(p, ms);
   if (n < 0) return lnet_pusherror(L, errno);
-  if (t0 > 0 && n > 0) p->cold = lnet_now() - t0 > p->spin;
+  /* a wait that ended on a timer (no events) was longer than the budget too */
+  if (t0 > 0) p->cold = n == 0 || lnet_now() - t0 > p->spin;
 #ifdef LNET_EPOLL
   for (i = 0; i < n; i++) {
     unsigned e = p->evs[i].events;

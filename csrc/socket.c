@@ -683,6 +683,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
       if (m.direct) continue;                                  /* block in the kernel */
     }
     w = lnet_wait(L, s->fd, LNET_READ, lua_tonumber(L, 4), ctx, recv_k);
+    if (w == LNET_TIMEOUT && t0 > 0) s->spincold = 1; /* nothing came within the budget */
     if ((w = waitfail(L, w)) != 0) return w;
   }
 }

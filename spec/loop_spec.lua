@@ -575,6 +575,17 @@ describe("lnet.loop", function()
       assert.equal(pa, select(2, a:getsockname()))
     end)
 
+    it("stops spinning once waits take longer than the budget (adaptive)", function()
+      loop.setspin(1e6)
+      local c0 = os.clock()
+      runbounded(10, function()
+        for _ = 1, 4 do loop.sleep(0.1) end -- timer waits: nothing arrives
+      end)
+      local cpu = os.clock() - c0
+      -- spinning through all four sleeps would burn about 0.4 s of CPU
+      assert.is_true(cpu < 0.25, "the loop used " .. cpu .. " s of CPU in 0.4 s of sleeps")
+    end)
+
     it("lets Ctrl-C through while the poller spins", function()
       local proc = require "spec.support.proc"
       local p = proc.spawn(proc.luaenv() .. "lua5.4 -e " .. proc.quote([[

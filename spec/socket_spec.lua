@@ -729,6 +729,19 @@ describe("spin (busy-poll before sleeping)", function()
     assert.equal("blocking", (a:recvfrom(100)))
   end)
 
+  it("stops spinning after a wait longer than the budget (adaptive)", function()
+    local a <close> = lnet.udp()
+    assert(a:bind("127.0.0.1", 0))
+    a:setspin(1e6) -- a whole second: spinning would show up as CPU time
+    a:settimeout(0.05)
+    assert.equal("timeout", select(2, a:recvfrom(100))) -- spins, nothing comes
+    a:settimeout(0.3)
+    local c0 = os.clock()
+    assert.equal("timeout", select(2, a:recvfrom(100))) -- now it sleeps
+    local cpu = os.clock() - c0
+    assert.is_true(cpu < 0.15, "a cold socket used " .. cpu .. " s of CPU in a 0.3 s wait")
+  end)
+
   it("works with a forked peer that answers after the spin budget", function()
     -- the peer answers 20 ms later: the receive spins 100 us, then sleeps
     local a <close> = lnet.udp()
