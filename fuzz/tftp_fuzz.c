@@ -105,6 +105,9 @@ static lua_State *lstate(void) {
     CHECK(L != NULL);
     luaL_openlibs(L);
     luaL_requiref(L, "lnet.core", luaopen_lnet_core, 0);
+    lua_getfield(L, -1, "buffer");
+    CHECK(lua_isfunction(L, -1));
+    lua_setglobal(L, "B");
     lua_getfield(L, -1, "tftp");
     CHECK(lua_istable(L, -1));
     lua_setglobal(L, "T");
@@ -153,6 +156,33 @@ static void check_reencode(lua_State *L, const char *p, size_t n) {
   lua_settop(L, 0);
 }
 
+/* check_data agrees with parse_data, and both read an lnet.buffer holding the
+ * packet exactly as they read the string. */
+static void check_fastpath(lua_State *L, const char *p, size_t n, lua_Integer blksize) {
+  static const char *script =
+      "local p, b = ... "
+      "local c = table.pack(T.check_data(p, b)) "
+      "local d = table.pack(T.parse_data(p, b)) "
+      "if d[1] then assert(c[1] == d[1] and c[2] == #d[2] and c.n == 2) "
+      "else for i = 1, 4 do assert(c[i] == d[i]) end end "
+      "local buf = B(#p, p) "
+      "local e = table.pack(T.parse_data(buf, b)) "
+      "local f = table.pack(T.check_data(buf, b)) "
+      "for i = 1, 4 do assert(e[i] == d[i] and f[i] == c[i]) end "
+      "assert(T.parse_ack(buf) == T.parse_ack(p)) "
+      "assert(T.opcode(buf) == T.opcode(p))";
+  static int ref = LUA_NOREF;
+  if (ref == LUA_NOREF) {
+    CHECK(luaL_loadstring(L, script) == LUA_OK);
+    ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_pushlstring(L, p, n);
+  lua_pushinteger(L, blksize);
+  CHECK(lua_pcall(L, 2, 0, 0) == LUA_OK);
+  lua_settop(L, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *p = (const char *)data;
   size_t blksize = LNET_TFTP_BLKSIZE_MIN;
@@ -167,6 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   call(L, "decode", p, size, 2, (lua_Integer)blksize, 0);
   call(L, "parse_data", p, size, 2, (lua_Integer)blksize, 0);
+  call(L, "check_data", p, size, 2, (lua_Integer)blksize, 0);
+  check_fastpath(L, p, size, (lua_Integer)blksize);
   call(L, "parse_ack", p, size, 1, 0, 0);
   call(L, "opcode", p, size, 1, 0, 0);
   call(L, "netascii_decode", p, size, 3, 0, size & 1);
