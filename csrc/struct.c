@@ -771,10 +771,17 @@ static int unpack_items(lua_State *L, const Struct *s, const unsigned char *p) {
   return (int)s->nitems;
 }
 
+/* The bytes to unpack: a string or an lnet.buffer (Python's bytes-like). */
 static const char *getdata(lua_State *L, int idx, size_t *len) {
-  if (lua_type(L, idx) != LUA_TSTRING)
+  lnet_Buffer *b;
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tolstring(L, idx, len);
+  b = lnet_tobuffer(L, idx);
+  if (b == NULL) {
     struct_error(L, "a bytes-like object is required, not '%s'", type_name(L, idx));
-  return lua_tolstring(L, idx, len);
+    return NULL; /* not reached: struct_error raises */
+  }
+  *len = b->len;
+  return b->data;
 }
 
 static int unpack_struct(lua_State *L, const Struct *s, int dataidx) {
@@ -816,9 +823,11 @@ static int unpack_from_struct(lua_State *L, const Struct *s, int dataidx) {
 static int iter_step(lua_State *L) {
   const Struct *s = (const Struct *)lua_touserdata(L, lua_upvalueindex(1));
   size_t len;
-  const char *data = lua_tolstring(L, lua_upvalueindex(2), &len);
+  const char *data = getdata(L, lua_upvalueindex(2), &len);
   lua_Integer pos = lua_tointeger(L, lua_upvalueindex(3));
   if ((size_t)pos >= len) return 0;
+  if (len - (size_t)pos < s->size) /* only a buffer can change meanwhile */
+    struct_error(L, "the buffer shrank during iterative unpacking");
   lua_pushinteger(L, pos + (lua_Integer)s->size);
   lua_replace(L, lua_upvalueindex(3));
   return unpack_items(L, s, (const unsigned char *)data + pos);

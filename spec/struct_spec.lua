@@ -493,6 +493,34 @@ describe("lnet.struct", function()
     end)
   end)
 
+  describe("lnet.buffer data (Python's bytearray after recv_into)", function()
+    local buffer = require("lnet").buffer
+
+    it("unpacks a buffer exactly as the same bytes in a string", function()
+      local bytes = struct.pack("!HHi", 3, 7, -99)
+      local b = buffer(64, bytes)
+      assert.are.same({ struct.unpack("!HHi", bytes) }, { struct.unpack("!HHi", b) })
+      assert.are.same({ 7 }, { struct.unpack_from("!H", b, 2) })
+      assert.are.same({ -99 }, { struct.unpack_from("!i", b, -4) })
+      local S = struct.Struct("!HH")
+      assert.are.same({ 3, 7 }, { S:unpack_from(b) })
+      local got = {}
+      for x, y in S:iter_unpack(buffer(8, bytes:sub(1, 8))) do got[#got + 1] = { x, y } end
+      assert.are.same({ { 3, 7 }, { 0xFFFF, 0xFF9D } }, got)
+      -- only the bytes held count, not the capacity
+      assert.has_error(function() struct.unpack("!HHi", buffer(64, bytes:sub(1, 4))) end,
+        "struct.error: unpack requires a buffer of 8 bytes")
+    end)
+
+    it("stops with an error if the buffer shrinks in the middle of a record", function()
+      local b = buffer(16, ("\0\1"):rep(4))
+      local it = struct.iter_unpack("!HH", b)
+      assert.are.same({ 1, 1 }, { it() })
+      b:set("\0\1\0\1\0") -- 5 bytes: the next record would read past them
+      assert.has_error(it, "struct.error: the buffer shrank during iterative unpacking")
+    end)
+  end)
+
   describe("Struct objects", function()
     it("have size, format, methods and tostring", function()
       local S = struct.Struct("!HH")

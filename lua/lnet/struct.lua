@@ -18,13 +18,13 @@
 --- Unpacks a string of exactly `calcsize(fmt)` bytes.
 -- @function unpack
 -- @tparam string fmt format
--- @tparam string data the bytes
+-- @tparam string|lnet.buffer data the bytes (a string, or the bytes a buffer holds)
 -- @return the values, one per item of the format
 
 --- Unpacks `calcsize(fmt)` bytes starting at a 0-based offset.
 -- @function unpack_from
 -- @tparam string fmt format
--- @tparam string data the bytes
+-- @tparam string|lnet.buffer data the bytes (a string, or the bytes a buffer holds)
 -- @tparam[opt=0] integer offset bytes to skip from the start; negative counts from the end
 -- @return the values
 
@@ -32,7 +32,7 @@
 -- `#data` must be a multiple of `calcsize(fmt)` (which must not be 0).
 -- @function iter_unpack
 -- @tparam string fmt format
--- @tparam string data the bytes
+-- @tparam string|lnet.buffer data the bytes (a string, or the bytes a buffer holds)
 -- @treturn function an iterator returning one record's values per step
 
 --- Size in bytes of the records described by a format.
