@@ -174,10 +174,10 @@ end
 
 local server = assert(lnet.tcp())
 assert(server:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, true))
-local bound, err = server:bind(opts.host, opts.port)
-if bound then bound, err = server:listen(1024) end
+local bound, berr = server:bind(opts.host, opts.port)
+if bound then bound, berr = server:listen(1024) end
 if not bound then -- e.g. "address already in use": say so, no traceback
-  io.stderr:write(("tcp_chat_server: cannot listen on %s:%s: %s\n"):format(opts.host, opts.port, err))
+  io.stderr:write(("tcp_chat_server: cannot listen on %s:%s: %s\n"):format(opts.host, opts.port, berr))
   os.exit(1)
 end
 log("chat server listening on %s:%s", server:getsockname())

@@ -43,15 +43,15 @@ if not peerhost then
   os.exit(2)
 end
 
-local port = math.tointeger(tonumber(opts.port))
-if not port then
+local lport = math.tointeger(tonumber(opts.port))
+if not lport then
   io.stderr:write("--port must be a number\n", USAGE, "\n")
   os.exit(2)
 end
 local sock = assert(lnet.udp(opts.host:find(":") and lnet.AF_INET6 or lnet.AF_INET))
-local bound, err = sock:bind(opts.host, port)
+local bound, berr = sock:bind(opts.host, lport)
 if not bound then -- e.g. "address already in use": say so, no traceback
-  io.stderr:write(("udp_chat: cannot bind %s:%s: %s\n"):format(opts.host, port, err))
+  io.stderr:write(("udp_chat: cannot bind %s:%s: %s\n"):format(opts.host, lport, berr))
   os.exit(1)
 end
 print(("udp chat on %s:%s, peer %s:%s; type lines, 'bye' to quit")
