@@ -1,7 +1,33 @@
 /*
- * core.c - luaopen_lnet_core: builds the lnet.core table from every concept.
+ * core.c - luaopen_lnet_core: builds the lnet.core table from every concept,
+ * plus core.isatty, which belongs to none of them.
  */
+#include <stdio.h>
+#include <unistd.h>
+
 #include "lnet.h"
+#include "lualib.h"
+
+/* core.isatty(fd | file | socket) -> boolean: is it a terminal?  (Python's
+ * os.isatty; the examples ask before drawing a progress bar, without
+ * starting a shell to run test -t.) */
+static int l_isatty(lua_State *L) {
+  int fd = -1;
+  luaL_Stream *f;
+  lnet_Socket *s;
+  if (lua_isinteger(L, 1)) {
+    lua_Integer i = lua_tointeger(L, 1);
+    fd = i >= 0 && i <= 0x7fffffff ? (int)i : -1;
+  } else if ((f = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE)) != NULL) {
+    if (f->closef != NULL) fd = fileno(f->f);
+  } else if ((s = (lnet_Socket *)luaL_testudata(L, 1, LNET_SOCKET_MT)) != NULL) {
+    fd = s->fd;
+  } else {
+    return luaL_typeerror(L, 1, "fd, file or socket");
+  }
+  lua_pushboolean(L, fd >= 0 && isatty(fd));
+  return 1;
+}
 
 LUALIB_API int luaopen_lnet_core(lua_State *L);
 
@@ -16,6 +42,8 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lnet_open_tftp(L);
   lnet_open_fs(L);
   lnet_open_buffer(L);
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

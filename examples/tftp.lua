@@ -86,10 +86,7 @@ end
 opts.file = localname
 
 -- Progress bar on a terminal only.
-local function isatty()
-  return os.execute("test -t 2") == true
-end
-if isatty() then
+if lnet.isatty(io.stderr) then
   local t0, last = lnet.gettime(), 0
   local function human(n)
     if n >= 1048576 then return ("%.1f MB"):format(n / 1048576) end

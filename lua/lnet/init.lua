@@ -9,7 +9,7 @@
 -- Everything in the C core (`lnet.core`) is re-exported here: `socket`,
 -- `tcp`, `udp`, `socketpair`, `buffer`, `getaddrinfo`, `gethostname`,
 -- `gethostbyname`, `inet_pton`, `inet_ntop`, `select`, `gettime`, `sleep`,
--- `strerror` and the constants (`AF_INET`, `SOCK_STREAM`, `SOL_SOCKET`, ...).
+-- `strerror`, `isatty` and the constants (`AF_INET`, `SOCK_STREAM`, `SOL_SOCKET`, ...).
 -- Submodules load on first use: `lnet.struct`, `lnet.loop`, `lnet.tftp`.
 -- @module lnet
 
