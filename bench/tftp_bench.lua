@@ -9,9 +9,9 @@ local ROOT = env.ROOT
 local q = env.quote
 local LUA = env.proc.luaenv() .. "lua5.4 " .. ROOT .. "/examples/tftp.lua"
 
--- Files live on tmpfs when there is one (TFTP_BENCH_DIR overrides): the same
--- for every client and server, and it keeps disk writeback, which is slower
--- than loopback here and swings from run to run, out of the comparison.
+-- Files live on tmpfs when there is one (TFTP_BENCH_DIR=/tmp for the disk):
+-- the same for every client and server, and the ratios then do not depend on
+-- whatever filesystem /tmp happens to be on the machine at hand.
 local base = os.getenv("TFTP_BENCH_DIR")
 if not base then
   local probe = io.open("/dev/shm/.lnet-probe", "w")
