@@ -8,39 +8,18 @@
 -- The Python version runs a reading thread and a writing thread; here they are
 -- two tasks on one loop, and the code reads the same way.
 package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
-require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
+local args = require "lib.args" -- also finds this tree's lnet when run from a clone
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 
-local USAGE = [[
-usage: lua5.4 tcp_chat_client.lua [--host HOST] [--port PORT] [--name NAME]
-  --host HOST   chat server address (default 127.0.0.1)
-  --port PORT   chat server port (default 8888)
-  --name NAME   user name (default: asked on the terminal)]]
-
-local opts = { host = "127.0.0.1", port = 8888 }
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    if a == "--help" or a == "-h" then
-      print(USAGE)
-      os.exit(0)
-    elseif (a == "--host" or a == "--port" or a == "--name") and arg[i + 1] then
-      opts[a:sub(3)] = arg[i + 1]
-      i = i + 1
-    else
-      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
-      os.exit(2)
-    end
-    i = i + 1
-  end
-  opts.port = math.tointeger(tonumber(opts.port))
-  if not opts.port then
-    io.stderr:write("--port must be a number\n", USAGE, "\n")
-    os.exit(2)
-  end
-end
+local opts = args.parse{
+  usage = "lua5.4 examples/tcp_chat_client.lua [--host H] [--port P] [--name N]",
+  about = "Chat through tcp_chat_server.lua; type \"bye\" (or Ctrl-D) to leave.",
+  { "host", "127.0.0.1", "chat server address" },
+  { "port", 8888, "chat server port" },
+  { "name", "", "user name (default: asked on the terminal)" },
+}
+if opts.name == "" then opts.name = nil end
 
 local stdin = loop.stdin()
 local sock = assert(lnet.tcp())

@@ -15,39 +15,16 @@
 -- no newline).  Clients that do end their messages with "\n" get whole lines
 -- relayed: a partial line is held until its newline arrives.
 package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
-require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
+local args = require "lib.args" -- also finds this tree's lnet when run from a clone
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 
-local USAGE = [[
-usage: lua5.4 tcp_chat_server.lua [--host HOST] [--port PORT]
-  --host HOST   address to listen on (default 127.0.0.1)
-  --port PORT   TCP port (default 8888)]]
-
--- Options: --host, --port, --help.
-local opts = { host = "127.0.0.1", port = 8888 }
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    if a == "--help" or a == "-h" then
-      print(USAGE)
-      os.exit(0)
-    elseif (a == "--host" or a == "--port") and arg[i + 1] then
-      opts[a:sub(3)] = arg[i + 1]
-      i = i + 1
-    else
-      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
-      os.exit(2)
-    end
-    i = i + 1
-  end
-  opts.port = math.tointeger(tonumber(opts.port))
-  if not opts.port then
-    io.stderr:write("--port must be a number\n", USAGE, "\n")
-    os.exit(2)
-  end
-end
+local opts = args.parse{
+  usage = "lua5.4 examples/tcp_chat_server.lua [--host H] [--port P]",
+  about = "Relays every message to every connected client; \"bye\" makes its sender leave.",
+  { "host", "127.0.0.1", "address to listen on" },
+  { "port", 8888, "TCP port" },
+}
 
 -- Each client's output queue is its unsent part of one shared list of
 -- messages (below): a client whose queue grows past this many bytes cannot

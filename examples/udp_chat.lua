@@ -9,49 +9,27 @@
 -- The Python version needs two locks to take turns; tasks do not: each one
 -- simply waits in its own blocking-looking call.  "bye" or Ctrl-D quits.
 package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
-require "lib.args" -- finds this tree's lnet when run from a clone (examples/lib/args.lua)
+local args = require "lib.args" -- also finds this tree's lnet when run from a clone
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 
-local USAGE = [[
-usage: lua5.4 udp_chat.lua [--host HOST] [--port PORT] --peer HOST:PORT
-  --host HOST       local address to bind (default 127.0.0.1)
-  --port PORT       local UDP port (default 8989)
-  --peer HOST:PORT  where typed lines are sent (IPv6: [::1]:8990)]]
-
-local opts = { host = "127.0.0.1", port = 8989 }
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    if a == "--help" or a == "-h" then
-      print(USAGE)
-      os.exit(0)
-    elseif (a == "--host" or a == "--port" or a == "--peer") and arg[i + 1] then
-      opts[a:sub(3)] = arg[i + 1]
-      i = i + 1
-    else
-      io.stderr:write("unknown option: ", a, "\n", USAGE, "\n")
-      os.exit(2)
-    end
-    i = i + 1
-  end
-end
-local peerhost, peerport = (opts.peer or ""):match("^%[?([^%]]+)%]?:(%d+)$")
+local opts = args.parse{
+  usage = "lua5.4 examples/udp_chat.lua [--host H] [--port P] --peer HOST:PORT",
+  about = "Prints every datagram that arrives and sends each typed line to the peer.",
+  { "host", "127.0.0.1", "local address to bind" },
+  { "port", 8989, "local UDP port" },
+  { "peer", "", "where typed lines are sent (IPv6: [::1]:8990)", "HOST:PORT" },
+}
+local peerhost, peerport = opts.peer:match("^%[?([^%]]+)%]?:(%d+)$")
 if not peerhost then
-  io.stderr:write("--peer HOST:PORT is required\n", USAGE, "\n")
+  io.stderr:write("udp_chat: --peer HOST:PORT is required (try --help)\n")
   os.exit(2)
 end
 
-local lport = math.tointeger(tonumber(opts.port))
-if not lport then
-  io.stderr:write("--port must be a number\n", USAGE, "\n")
-  os.exit(2)
-end
 local sock = assert(lnet.udp(opts.host:find(":") and lnet.AF_INET6 or lnet.AF_INET))
-local bound, berr = sock:bind(opts.host, lport)
+local bound, berr = sock:bind(opts.host, opts.port)
 if not bound then -- e.g. "address already in use": say so, no traceback
-  io.stderr:write(("udp_chat: cannot bind %s:%s: %s\n"):format(opts.host, lport, berr))
+  io.stderr:write(("udp_chat: cannot bind %s:%s: %s\n"):format(opts.host, opts.port, berr))
   os.exit(1)
 end
 print(("udp chat on %s:%s, peer %s:%s; type lines, 'bye' to quit")
