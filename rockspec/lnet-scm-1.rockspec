@@ -34,7 +34,9 @@ build = {
     ["lnet.struct"] = "lua/lnet/struct.lua",
     ["lnet.tftp"] = "lua/lnet/tftp.lua",
     ["lnet.tftp.path"] = "lua/lnet/tftp/path.lua",
+    ["lnet.tftp.server"] = "lua/lnet/tftp/server.lua",
     ["lnet.tftp.transfer"] = "lua/lnet/tftp/transfer.lua",
+    ["lnet.tftp.util"] = "lua/lnet/tftp/util.lua",
     ["lnet.tftp_codec"] = "lua/lnet/tftp_codec.lua",
   },
 }

@@ -14,7 +14,7 @@
 local core = require "lnet.core"
 local codec = core.tftp
 local transfer = require "lnet.tftp.transfer"
-local path = require "lnet.tftp.path"
+local util = require "lnet.tftp.util"
 
 local M = {}
 M.codec = codec
@@ -22,8 +22,9 @@ M.codec = codec
 local AF_INET, AF_INET6 = core.AF_INET, core.AF_INET6
 local optint = codec.optint
 
--- Sockets carrying windows get big buffers (the kernel caps them at rmem_max).
-local BUFSIZE = 4 * 1024 * 1024
+local BUFSIZE, checkint, direct = util.BUFSIZE, util.checkint, util.direct
+local netascii_sink, netascii_source = util.netascii_sink, util.netascii_source
+M._netascii_sink, M._netascii_source = netascii_sink, netascii_source
 
 local function family_of(f)
   if f == nil or f == "either" or f == "any" then return nil end
@@ -45,13 +46,6 @@ local function resolve(host, family)
   return res[1].host, res[1].family
 end
 
-local function checkint(v, name, lo, hi)
-  if v == nil then return nil end
-  if math.type(v) ~= "integer" or v < lo or v > hi then
-    error(("bad option %s (integer %d..%d expected)"):format(name, lo, hi), 3)
-  end
-  return v
-end
 
 local function basename(name)
   return name:match("([^/\\]+)$") or name
@@ -75,55 +69,6 @@ local function tmpfile(dest)
   return nil, "cannot create a temporary file"
 end
 
--- netascii: a sink that decodes wire bytes (CR state carried across blocks).
-local function netascii_sink(sink)
-  local decode = codec.netascii_decode
-  local pending = false
-  local function write(chunk)
-    local s
-    s, pending = decode(chunk, pending)
-    if #s > 0 then return sink(s) end
-    return true
-  end
-  local function finish()
-    local s = decode("", pending, true)
-    pending = false
-    if #s > 0 then return sink(s) end
-    return true
-  end
-  return write, finish
-end
-
--- netascii: a source that encodes local bytes.
-local function netascii_source(source)
-  local encode = codec.netascii_encode
-  local buf, pos, eof = "", 1, false
-  return function(n)
-    while #buf - pos + 1 < n and not eof do
-      local c = source(8192)
-      if not c or c == "" then
-        eof = true
-      else
-        buf = buf:sub(pos) .. encode(c)
-        pos = 1
-      end
-    end
-    local out = buf:sub(pos, pos + n - 1)
-    pos = pos + #out
-    return out
-  end
-end
-
-M._netascii_sink, M._netascii_source = netascii_sink, netascii_source
-
--- An octet transfer to or from a file of ours: the engine reads or writes the
--- file in C (transfer.lua's `file`).  From 4 KiB blocks on, the file is
--- unbuffered: each block is then one read(2) or write(2) straight from or to
--- the packet, where stdio would split it in two and copy the tail.
-local function direct(t, f)
-  t.file = f
-  if t.blksize >= 4096 then f:setvbuf("no") end
-end
 
 ------------------------------------------------------------------------------
 -- Client
@@ -431,204 +376,7 @@ function M.put(host, remote, opts)
 end
 
 ------------------------------------------------------------------------------
--- Server
-
-local Server = {}
-Server.__index = Server
-
-local function log_event(srv, ev)
-  if srv.log then pcall(srv.log, ev) end
-end
-
--- Negotiate the request's options against the server's limits.
--- Returns the transfer parameters and the OACK list (nil if nothing accepted),
--- or nil, code, message.
-local function negotiate(srv, req, size)
-  local o, acc = req.options, {}
-  local blksize, ws, timeout, tsize = 512, 1, srv.timeout, nil
-  for i = 1, #req.order do
-    local name = req.order[i]
-    local v = o[name]
-    if name == "blksize" then
-      local n = optint(v, 8, 65464)
-      if n then
-        if n > srv.blksize_max then n = srv.blksize_max end
-        blksize = n
-        acc[#acc + 1] = { "blksize", n }
-      end
-    elseif name == "timeout" then
-      local n = optint(v, 1, srv.timeout_max)
-      if n then
-        timeout = n
-        acc[#acc + 1] = { "timeout", n }
-      end
-    elseif name == "windowsize" then
-      local n = optint(v, 1, 65535)
-      if n then
-        if n > srv.windowsize_max then n = srv.windowsize_max end
-        ws = n
-        acc[#acc + 1] = { "windowsize", n }
-      end
-    elseif name == "tsize" then
-      local n = optint(v, 0)
-      if n then
-        if req.opcode == 2 then
-          if srv.max_size and n > srv.max_size then
-            return nil, 3, "file larger than the maximum size"
-          end
-          local free = path.free_space(srv.root)
-          if free and n > free then return nil, 3, "disk full" end
-          tsize = n
-          acc[#acc + 1] = { "tsize", n }
-        elseif size and size > 0 then -- (curl 7.88 fails an OACK'd tsize of 0)
-          tsize = size
-          acc[#acc + 1] = { "tsize", size }
-        end
-      end
-    end
-  end
-  -- bound the bytes in flight
-  local cap = srv.inflight_max // blksize
-  if cap < 1 then cap = 1 end
-  if ws > cap then
-    ws = cap
-    for i = 1, #acc do
-      if acc[i][1] == "windowsize" then acc[i][2] = ws end
-    end
-  end
-  return { blksize = blksize, windowsize = ws, timeout = timeout, tsize = tsize },
-         #acc > 0 and acc or nil
-end
-
-local serve_upload
-
--- One transfer, in its own task with its own socket.
-local function serve(srv, req, peer, pport, reqlen)
-  local t0 = core.gettime()
-  local ev = { peer = peer, port = pport, file = req.filename,
-               op = req.opcode == 1 and "RRQ" or "WRQ", mode = req.mode }
-  local sock = core.udp(srv.family)
-  local function done(bytes, err, code)
-    ev.bytes, ev.duration = bytes or 0, core.gettime() - t0
-    ev.ok, ev.error, ev.code = bytes ~= nil, err, code
-    ev.event = "done"
-    log_event(srv, ev)
-  end
-  if not sock then return done(nil, "no socket") end
-  local ok, berr = sock:bind(srv.bindhost, 0)
-  if not ok then sock:close(); return done(nil, berr) end
-  local t = { sock = sock, host = peer, port = pport, retries = srv.retries,
-              timeout = srv.timeout, dally = srv.dally, stats = srv.stats }
-  local function refuse(code, msg)
-    -- the ERROR is never longer than the request (no amplification)
-    sock:sendto(codec.error(code, msg:sub(1, reqlen - 5)), peer, pport)
-    sock:close()
-    return done(nil, msg, code)
-  end
-  if req.mode ~= "octet" and req.mode ~= "netascii" then
-    return refuse(4, "unsupported mode")
-  end
-  if req.opcode == 1 then
-    local f, code, msg = path.open_read(srv.root, req.filename)
-    if not f then return refuse(code, msg) end
-    local size = req.mode == "octet" and f:seek("end") or nil
-    f:seek("set", 0)
-    local p, acc, why = negotiate(srv, req, size)
-    if not p then f:close(); return refuse(acc, why) end
-    t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, size
-    if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_SNDBUF, BUFSIZE) end
-    local source = function(n) return f:read(n) end
-    if req.mode == "netascii" then source = netascii_source(source) else direct(t, f) end
-    local n, err, ecode = true, nil, nil
-    if acc then n, err, ecode = transfer.await_ack(t, codec.oack(acc), 0) end
-    if n then n, err, ecode = transfer.send(t, source) end
-    f:close()
-    sock:close()
-    return done(n, err, ecode)
-  else
-    if not srv.write then return refuse(2, "writing is disabled") end
-    -- one upload per name at a time (the name passed the lexical check and no
-    -- symlink is followed, so equal names are the same file)
-    local key = req.filename
-    if srv.uploading[key] then
-      return refuse(srv.write == "create" and 6 or 2, "upload in progress")
-    end
-    srv.uploading[key] = true
-    local fine, err = pcall(serve_upload, srv, t, req, refuse, done)
-    srv.uploading[key] = nil
-    if not fine then sock:close(); error(err, 0) end
-  end
-end
-
--- The WRQ part of `serve`: receive into a temporary file, rename at the end.
-serve_upload = function(srv, t, req, refuse, done)
-  local sock, peer, pport = t.sock, t.host, t.port
-  local p, acc, why = negotiate(srv, req, nil)
-  if not p then return refuse(acc, why) end
-  local f, upload, msg = path.open_write(srv.root, req.filename, srv.write)
-  if not f then return refuse(upload, msg) end
-  t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
-  t.max_size = srv.max_size
-  if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
-  local sink = function(chunk) return f:write(chunk) end
-  local finish
-  if req.mode == "netascii" then sink, finish = netascii_sink(sink) else direct(t, f) end
-  t.opening = acc and codec.oack(acc) or codec.ack(0)
-  sock:sendto(t.opening, peer, pport)
-  local n, err, ecode = transfer.receive(t, sink, nil)
-  if n and finish then
-    local okf, ferr = finish()
-    if not okf then n, err = nil, ferr end
-  end
-  local closed = f:close()
-  if n and not closed then n, err = nil, "cannot write" end
-  if n then
-    -- in place only now; "create" cannot replace a file that appeared meanwhile
-    local ok, code, cmsg = upload:commit()
-    if not ok then n, err, ecode = nil, cmsg, code end
-  else
-    upload:abort()
-  end
-  done(n, err, ecode)
-  if n then transfer.dally(t) end
-  sock:close()
-end
-
-local REQ_ILLEGAL = codec.error(4, "illegal TFTP request")
-
--- The listener: one recvfrom per request, validate, spawn a transfer task.
-local function listen(srv)
-  local loop = require "lnet.loop"
-  local sock = srv.sock
-  sock:settimeout(nil)
-  while not srv.closed do
-    local p, h, pt = sock:recvfrom(1024)
-    if not p then
-      if srv.closed then break end
-      if h ~= "timeout" then loop.sleep(0.01) end
-    else
-      local op = codec.opcode(p)
-      if op == 1 or op == 2 then
-        local req = codec.decode(p)
-        if not req then
-          -- never answer with more bytes than were sent (no amplification)
-          if #p >= #REQ_ILLEGAL then sock:sendto(REQ_ILLEGAL, h, pt) end
-        elseif srv.active >= srv.max_transfers then
-          sock:sendto(codec.error(0, ("server busy"):sub(1, #p - 5)), h, pt)
-          log_event(srv, { event = "busy", peer = h, port = pt })
-        else
-          srv.active = srv.active + 1
-          loop.spawn(function()
-            local ok, err = pcall(serve, srv, req, h, pt, #p)
-            srv.active = srv.active - 1
-            if not ok then log_event(srv, { event = "crash", error = tostring(err) }) end
-          end)
-        end
-      end
-      -- anything else sent to the request port is ignored (no reflection)
-    end
-  end
-end
+-- Server (lua/lnet/tftp/server.lua, loaded on first use)
 
 --- Create a TFTP server (bound at once; nothing runs until `start` or `run`).
 -- @tparam table cfg `root` (directory, required), `host` (`"::"`, falling
@@ -647,92 +395,7 @@ end
 -- @return server object (fields `port`, `host`; methods `start`, `run`, `close`),
 --   or nil, message
 function M.server(cfg)
-  if type(cfg) ~= "table" or type(cfg.root) ~= "string" then
-    error("bad argument #1 to 'server' (table with a root expected)", 2)
-  end
-  local root, rerr = path.realdir(cfg.root)
-  if not root then return nil, rerr end
-  local write = cfg.write or false
-  if write ~= false and write ~= "create" and write ~= "overwrite" then
-    error("bad option write (false, \"create\" or \"overwrite\")", 2)
-  end
-  local srv = setmetatable({
-    root = root,
-    write = write,
-    blksize_max = checkint(cfg.blksize_max, "blksize_max", 8, 65464) or 65464,
-    windowsize_max = checkint(cfg.windowsize_max, "windowsize_max", 1, 65535) or 64,
-    inflight_max = cfg.inflight_max or 4 * 1024 * 1024,
-    timeout = cfg.timeout or 1,
-    timeout_max = checkint(cfg.timeout_max, "timeout_max", 1, 255) or 15,
-    retries = checkint(cfg.retries, "retries", 0, 1000) or 5,
-    max_transfers = checkint(cfg.max_transfers, "max_transfers", 1, 1 << 20) or 256,
-    max_size = cfg.max_size,
-    log = cfg.log,
-    active = 0,
-    uploading = {},
-    stats = cfg.stats,
-    spin = cfg.spin or 200,
-  }, Server)
-  if type(srv.spin) ~= "number" or srv.spin < 0 or srv.spin > 1e6 then
-    error("bad option spin (microseconds from 0 to 1000000 expected)", 2)
-  end
-  srv.dally = cfg.dally or srv.timeout
-  local port = checkint(cfg.port, "port", 0, 65535) or 69
-  local hosts = cfg.host and { cfg.host } or { "::", "0.0.0.0" }
-  local err
-  for _, host in ipairs(hosts) do
-    local fam = (host:find(":", 1, true) and AF_INET6) or AF_INET
-    host = host:match("^%[(.*)%]$") or host
-    local sock = core.udp(fam)
-    if sock then
-      local ok, e = sock:bind(host, port)
-      if ok then
-        srv.sock, srv.family, srv.host, srv.bindhost = sock, fam, host, host
-        break
-      end
-      err = e
-      sock:close()
-    end
-  end
-  if not srv.sock then return nil, err or "cannot bind" end
-  local _, p = srv.sock:getsockname()
-  srv.port = p
-  return srv
-end
-
---- Spawn the server's listener task on `lnet.loop` (the loop must be run by
--- the caller, or already running).
--- @treturn table the server
-function Server:start()
-  if not self.task then
-    local loop = require "lnet.loop"
-    self.task = loop.spawn(listen, self)
-  end
-  return self
-end
-
---- Serve until `close` is called (runs `lnet.loop`, with `loop.setspin`
--- set to the server's `spin` while it runs).
-function Server:run()
-  local loop = require "lnet.loop"
-  self:start()
-  local prev = loop.setspin(self.spin)
-  local ok, err = pcall(loop.run)
-  loop.setspin(prev)
-  if not ok then error(err, 0) end
-end
-
---- Stop accepting requests and close the request socket (transfers in
--- progress finish on their own sockets).
-function Server:close()
-  if self.closed then return end
-  self.closed = true
-  if self.task then
-    local task = self.task
-    self.task = nil
-    if task ~= require("lnet.loop").current() then task:cancel() end
-  end
-  self.sock:close()
+  return require("lnet.tftp.server").new(cfg) -- a tail call: errors name our caller
 end
 
 return M
