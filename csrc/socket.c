@@ -587,9 +587,11 @@ static int pushfrom(lua_State *L, lnet_Socket *s, struct sockaddr_storage *ss,
   return lnet_pushaddr(L, (struct sockaddr *)ss, len);
 }
 
-/* Whether a receive may busy-poll (sock:setspin): only outside loop tasks
- * (a task would hold up the others; the loop spins in its poller instead),
- * only when the call may wait, and not after a long wait (adaptive). */
+/* Whether a receive takes part in busy-polling (sock:setspin): only outside
+ * loop tasks (a task would hold up the others; the loop spins in its poller
+ * instead) and only when the call may wait.  Whether it then spins depends on
+ * s->spincold (adaptive); it is timed either way, so a short wait turns
+ * spinning back on. */
 static int spinok(lua_State *L, const lnet_Socket *s, int flags) {
   return s->spin > 0 && s->timeout != 0 && !(flags & MSG_DONTWAIT) && !lnet_loopactive(L);
 }
