@@ -38,26 +38,23 @@ const char *lnet_checkbytes(lua_State *L, int idx, size_t *len) {
   return b->data;
 }
 
-static lua_Integer posrelat(lua_Integer pos, size_t len) {
-  if (pos > 0) return pos;
-  if (pos == 0) return 1;
-  if (pos < -(lua_Integer)len) return 1;
-  return (lua_Integer)len + pos + 1;
-}
-
-static lua_Integer endpos(lua_Integer pos, size_t len) {
-  if (pos > (lua_Integer)len) return (lua_Integer)len;
-  if (pos >= 0) return pos;
-  if (pos < -(lua_Integer)len) return 0;
-  return (lua_Integer)len + pos + 1;
-}
-
-/* s:sub(i, j) of the value at idx (string or buffer), as pointer and length */
-static const char *range(lua_State *L, const char *s, size_t len, int i, size_t *n) {
-  lua_Integer a = posrelat(luaL_optinteger(L, i, 1), len);
-  lua_Integer b = endpos(luaL_optinteger(L, i + 1, -1), len);
-  *n = a > b ? 0 : (size_t)(b - a + 1);
-  return *n ? s + (a - 1) : s;
+size_t lnet_subrange(lua_State *L, size_t len, int arg, size_t *count) {
+  lua_Integer n = (lua_Integer)len;
+  lua_Integer i = luaL_optinteger(L, arg, 1), j = luaL_optinteger(L, arg + 1, -1);
+  if (i < 0)
+    i = i < -n ? 1 : n + i + 1;
+  else if (i == 0)
+    i = 1;
+  if (j < 0)
+    j = j < -n ? 0 : n + j + 1;
+  else if (j > n)
+    j = n;
+  if (i > j) {
+    *count = 0;
+    return 0;
+  }
+  *count = (size_t)(j - i + 1);
+  return (size_t)(i - 1);
 }
 
 /* core.buffer(capacity [, s [, i [, j]]]) -> buffer */
@@ -70,7 +67,7 @@ static int l_buffer(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) {
     size_t len;
     s = lnet_checkbytes(L, 2, &len);
-    s = range(L, s, len, 3, &n);
+    s += lnet_subrange(L, len, 3, &n);
     luaL_argcheck(L, n <= (size_t)cap, 2, "longer than the capacity");
   }
   b = (lnet_Buffer *)lua_newuserdatauv(L, sizeof(lnet_Buffer) + (size_t)cap, 0);
@@ -84,9 +81,8 @@ static int l_buffer(lua_State *L) {
 /* buf:sub([i [, j]]) -> string */
 static int b_sub(lua_State *L) {
   lnet_Buffer *b = checkbuffer(L, 1);
-  size_t n;
-  const char *s = range(L, b->data, b->len, 2, &n);
-  lua_pushlstring(L, s, n);
+  size_t n, from = lnet_subrange(L, b->len, 2, &n);
+  lua_pushlstring(L, b->data + from, n);
   return 1;
 }
 
@@ -95,7 +91,7 @@ static int b_set(lua_State *L) {
   lnet_Buffer *b = checkbuffer(L, 1);
   size_t len, n;
   const char *s = lnet_checkbytes(L, 2, &len);
-  s = range(L, s, len, 3, &n);
+  s += lnet_subrange(L, len, 3, &n);
   luaL_argcheck(L, n <= b->cap, 2, "longer than the capacity");
   memmove(b->data, s, n);
   b->len = n;

@@ -107,6 +107,10 @@ typedef struct lnet_Buffer {
 lnet_Buffer *lnet_tobuffer(lua_State *L, int idx);
 /* The bytes of a string or a buffer at idx; raises a type error otherwise. */
 const char *lnet_checkbytes(lua_State *L, int idx, size_t *len);
+/* s:sub(i, j) over len bytes, i and j the optional integers at arg and
+ * arg + 1 (Lua's rules: 1-based, inclusive, negatives count from the end):
+ * returns the 0-based offset of the first byte and sets *count. */
+size_t lnet_subrange(lua_State *L, size_t len, int arg, size_t *count);
 lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int proto);
 
 /* Each concept registers its functions into the module table on top. */

@@ -37,7 +37,7 @@ typedef struct Poller {
   unsigned char *mask; /* registered interest per fd */
   size_t maskcap;
   size_t count; /* fds with a non-zero mask */
-  double spin;  /* seconds wait() busy-polls before sleeping (0: never) */
+  double spin;  /* microseconds wait() busy-polls before sleeping (0: never) */
   int cold;     /* the last wait took longer than spin: do not spin */
 #ifdef LNET_EPOLL
   struct epoll_event evs[POLLER_MAXEVENTS];
@@ -227,12 +227,12 @@ static int pollraw(Poller *p, int ms) {
   return n;
 }
 
-/* Busy-poll for up to p->spin seconds (and at most ms): the result of the
+/* Busy-poll for up to p->spin microseconds (and at most ms): the result of the
  * first pollraw that found something, 0 when nothing came, -1 on error.
  * *intr is set when Ctrl-C arrived meanwhile (its hook must run now: a
  * signal that came while spinning would not interrupt the sleep after). */
 static int pollspin(lua_State *L, Poller *p, double t0, int ms, int *intr) {
-  double end = t0 + p->spin;
+  double end = t0 + p->spin * 1e-6;
   lnet_Hook h;
   int n;
   if (ms >= 0 && t0 + ms * 1e-3 < end) end = t0 + ms * 1e-3;
@@ -275,7 +275,7 @@ static int p_wait(lua_State *L) {
   if (n == 0) n = pollraw(p, ms);
   if (n < 0) return lnet_pusherror(L, errno);
   /* a wait that ended on a timer (no events) was longer than the budget too */
-  if (t0 > 0) p->cold = n == 0 || lnet_now() - t0 > p->spin;
+  if (t0 > 0) p->cold = n == 0 || lnet_now() - t0 > p->spin * 1e-6;
 #ifdef LNET_EPOLL
   for (i = 0; i < n; i++) {
     unsigned e = p->evs[i].events;
@@ -314,7 +314,7 @@ static int p_setspin(lua_State *L) {
   lua_Number us = luaL_checknumber(L, 2);
   luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
                 "spin must be between 0 and 1000000 microseconds");
-  p->spin = us * 1e-6;
+  p->spin = us;
   p->cold = 0;
   lua_pushboolean(L, 1);
   return 1;

@@ -445,28 +445,16 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   }
 }
 
-/* Translate Lua's i, j (1-based, inclusive, negatives from the end). */
-static void range(lua_State *L, size_t len, int ii, size_t *from, size_t *to) {
-  lua_Integer i = luaL_optinteger(L, ii, 1), j = luaL_optinteger(L, ii + 1, -1);
-  lua_Integer n = (lua_Integer)len;
-  if (i < 0) i = i < -n ? 1 : n + i + 1;
-  if (i == 0) i = 1;
-  if (j < 0) j = j < -n ? 0 : n + j + 1;
-  if (j > n) j = n;
-  *from = (size_t)(i - 1);
-  *to = i > j ? *from : (size_t)j;
-}
-
 /* sock:send(data [, i [, j]]) -> bytes sent (may be fewer than asked) */
 static int sock_send(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  size_t len, from, to;
+  size_t len, from, count;
   lnet_checkbytes(L, 2, &len);
-  range(L, len, 3, &from, &to);
+  from = lnet_subrange(L, len, 3, &count);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
-  lua_pushinteger(L, (lua_Integer)to); /* 4 */
-  lua_pushnumber(L, deadline(s));      /* 5 */
+  lua_pushinteger(L, (lua_Integer)(from + count)); /* 4: the end offset */
+  lua_pushnumber(L, deadline(s));                  /* 5 */
   return send_k(L, LUA_OK, (lua_KContext)from);
 }
 

@@ -270,31 +270,32 @@ static int unexpected(lua_State *L, const char *p, size_t n, size_t blksize) {
   return 2;
 }
 
-/* parse_data(packet [, blksize]) -> block, payload */
-static int l_parse_data(lua_State *L) {
+/* parse_data (copy 1) and check_data (copy 0): a DATA packet's block and
+ * its payload (a string) or the payload's size; the same failures. */
+static int dataparse(lua_State *L, int copy) {
   size_t n;
   const char *p = lnet_checkbytes(L, 1, &n);
   size_t blksize = checkblksize(L, 2);
   if (n >= 4 && get16(p) == LNET_TFTP_DATA && n - 4 <= blksize) {
     lua_pushinteger(L, (lua_Integer)get16(p + 2));
-    lua_pushlstring(L, p + 4, n - 4);
+    if (copy)
+      lua_pushlstring(L, p + 4, n - 4);
+    else
+      lua_pushinteger(L, (lua_Integer)(n - 4));
     return 2;
   }
   return unexpected(L, p, n, blksize);
 }
 
+/* parse_data(packet [, blksize]) -> block, payload */
+static int l_parse_data(lua_State *L) {
+  return dataparse(L, 1);
+}
+
 /* check_data(packet, blksize) -> block, payload size: parse_data without
- * copying the payload out (for write_data); the same failures */
+ * copying the payload out (for write_data) */
 static int l_check_data(lua_State *L) {
-  size_t n;
-  const char *p = lnet_checkbytes(L, 1, &n);
-  size_t blksize = checkblksize(L, 2);
-  if (n >= 4 && get16(p) == LNET_TFTP_DATA && n - 4 <= blksize) {
-    lua_pushinteger(L, (lua_Integer)get16(p + 2));
-    lua_pushinteger(L, (lua_Integer)(n - 4));
-    return 2;
-  }
-  return unexpected(L, p, n, blksize);
+  return dataparse(L, 0);
 }
 
 /* parse_ack(packet) -> block */
@@ -388,35 +389,19 @@ static int l_decode(lua_State *L) {
 
 /* --- encoders */
 
-static lua_Integer posrelat(lua_Integer pos, size_t len) {
-  if (pos > 0) return pos;
-  if (pos == 0) return 1;
-  if (pos < -(lua_Integer)len) return 1;
-  return (lua_Integer)len + pos + 1;
-}
-
-static lua_Integer endpos(lua_Integer pos, size_t len) {
-  if (pos > (lua_Integer)len) return (lua_Integer)len;
-  if (pos >= 0) return pos;
-  if (pos < -(lua_Integer)len) return 0;
-  return (lua_Integer)len + pos + 1;
-}
-
 /* data(block, payload [, i [, j]]) -> packet; payload:sub(i, j) is sent */
 static int l_data(lua_State *L) {
-  size_t len, plen;
+  size_t len, plen, from;
   unsigned block = checkblock(L, 1);
   const char *s = luaL_checklstring(L, 2, &len);
-  lua_Integer i = posrelat(luaL_optinteger(L, 3, 1), len);
-  lua_Integer j = endpos(luaL_optinteger(L, 4, -1), len);
   luaL_Buffer b;
   char *out;
-  plen = (i > j) ? 0 : (size_t)(j - i + 1);
+  from = lnet_subrange(L, len, 3, &plen);
   luaL_argcheck(L, plen <= LNET_TFTP_BLKSIZE_MAX, 2, "payload larger than 65464 bytes");
   out = luaL_buffinitsize(L, &b, plen + 4);
   put16(out, LNET_TFTP_DATA);
   put16(out + 2, block);
-  if (plen > 0) memcpy(out + 4, s + (i - 1), plen);
+  if (plen > 0) memcpy(out + 4, s + from, plen);
   luaL_pushresultsize(&b, plen + 4);
   return 1;
 }
@@ -440,13 +425,13 @@ static int fileerror(lua_State *L, int err) {
  * The DATA packet for the next n (1..65464) bytes of file, read straight
  * into the packet: one copy fewer than file:read(n) and data(block, ...).
  * With an lnet.buffer (capacity >= n + 4) the packet is left in it and the
- * buffer is returned: no Lua string at all.  Without, the read goes through a
- * scratch buffer (an upvalue, one per Lua state). */
+ * buffer is returned: no Lua string at all. */
 static int l_read_data(lua_State *L) {
   FILE *f = checkfile(L, 1);
   unsigned block = checkblock(L, 2);
   lua_Integer n = luaL_checkinteger(L, 3);
   lnet_Buffer *into = NULL;
+  luaL_Buffer lb;
   char *buf;
   size_t got;
   luaL_argcheck(L, n >= 1 && n <= LNET_TFTP_BLKSIZE_MAX, 3, "size must be 1..65464");
@@ -455,7 +440,8 @@ static int l_read_data(lua_State *L) {
     luaL_argcheck(L, into->cap >= (size_t)n + 4, 4, "buffer smaller than the packet");
     buf = into->data;
   } else {
-    buf = (char *)lua_touserdata(L, lua_upvalueindex(1));
+    lua_settop(L, 3);
+    buf = luaL_buffinitsize(L, &lb, (size_t)n + 4);
   }
   put16(buf, LNET_TFTP_DATA);
   put16(buf + 2, block);
@@ -470,7 +456,7 @@ static int l_read_data(lua_State *L) {
     into->len = got + 4;
     lua_settop(L, 4);
   } else {
-    lua_pushlstring(L, buf, got + 4);
+    luaL_pushresultsize(&lb, got + 4);
   }
   lua_pushinteger(L, (lua_Integer)got);
   return 2;
@@ -781,6 +767,7 @@ static const luaL_Reg funcs[] = {
     {"parse_data", l_parse_data},
     {"check_data", l_check_data},
     {"parse_ack", l_parse_ack},
+    {"read_data", l_read_data},
     {"write_data", l_write_data},
     {"opcode", l_opcode},
     {"netascii_encode", l_netascii_encode},
@@ -798,9 +785,6 @@ static void setint(lua_State *L, const char *name, lua_Integer v) {
 void lnet_open_tftp(lua_State *L) {
   int i;
   luaL_newlib(L, funcs);
-  lua_newuserdatauv(L, LNET_TFTP_BLKSIZE_MAX + 4, 0);
-  lua_pushcclosure(L, l_read_data, 1);
-  lua_setfield(L, -2, "read_data");
   setint(L, "RRQ", LNET_TFTP_RRQ);
   setint(L, "WRQ", LNET_TFTP_WRQ);
   setint(L, "DATA", LNET_TFTP_DATA);

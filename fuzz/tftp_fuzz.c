@@ -129,6 +129,21 @@ static void call(lua_State *L, const char *fname, const char *p, size_t n, int n
   lua_settop(L, 0);
 }
 
+/* Runs the Lua check `script` (compiled once, kept in *ref) on the packet and
+ * blksize: it must not raise. */
+static void run_check(lua_State *L, int *ref, const char *script, const char *p, size_t n,
+                      lua_Integer blksize) {
+  if (*ref == LUA_NOREF) {
+    CHECK(luaL_loadstring(L, script) == LUA_OK);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+  lua_pushlstring(L, p, n);
+  lua_pushinteger(L, blksize);
+  CHECK(lua_pcall(L, 2, 0, 0) == LUA_OK);
+  lua_settop(L, 0);
+}
+
 /* A decoded request re-encodes to a packet that decodes the same way. */
 static void check_reencode(lua_State *L, const char *p, size_t n) {
   static const char *script =
@@ -146,14 +161,7 @@ static void check_reencode(lua_State *L, const char *p, size_t n) {
       "for i, name in ipairs(d.order) do "
       "  assert(e.order[i] == name and e.options[name] == d.options[name]) end";
   static int ref = LUA_NOREF;
-  if (ref == LUA_NOREF) {
-    CHECK(luaL_loadstring(L, script) == LUA_OK);
-    ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_pushlstring(L, p, n);
-  CHECK(lua_pcall(L, 1, 0, 0) == LUA_OK);
-  lua_settop(L, 0);
+  run_check(L, &ref, script, p, n, LNET_TFTP_BLKSIZE_MAX);
 }
 
 /* check_data agrees with parse_data, and both read an lnet.buffer holding the
@@ -172,15 +180,7 @@ static void check_fastpath(lua_State *L, const char *p, size_t n, lua_Integer bl
       "assert(T.parse_ack(buf) == T.parse_ack(p)) "
       "assert(T.opcode(buf) == T.opcode(p))";
   static int ref = LUA_NOREF;
-  if (ref == LUA_NOREF) {
-    CHECK(luaL_loadstring(L, script) == LUA_OK);
-    ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_pushlstring(L, p, n);
-  lua_pushinteger(L, blksize);
-  CHECK(lua_pcall(L, 2, 0, 0) == LUA_OK);
-  lua_settop(L, 0);
+  run_check(L, &ref, script, p, n, blksize);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

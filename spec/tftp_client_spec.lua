@@ -57,6 +57,19 @@ describe("tftp client against tftpd-hpa", function()
     end)
   end
 
+  it("downloads with spinning off (spin = 0) and refuses a bad spin", function()
+    local n = assert(tftp.get("127.0.0.1", "f100000", { port = srv.port, spin = 0,
+      file = out .. "/nospin", dally = 0 }))
+    assert.equal(100000, n)
+    assert.equal(env.read(dir .. "/f100000"), env.read(out .. "/nospin"))
+    for _, bad in ipairs { -1, 2e6, "50", 0 / 0 } do
+      assert.has_error(function() tftp.get("127.0.0.1", "f1", { port = srv.port, spin = bad }) end,
+        "bad option spin (microseconds from 0 to 1000000 expected)")
+      assert.has_error(function() tftp.server { root = dir, port = 0, spin = bad } end,
+        "bad option spin (microseconds from 0 to 1000000 expected)")
+    end
+  end)
+
   it("resolves host names (localhost)", function()
     assert.equal(1024, tftp.get("localhost", "f1024", { port = srv.port, file = out .. "/lh", dally = 0 }))
     assert.equal(env.read(dir .. "/f1024"), env.read(out .. "/lh"))

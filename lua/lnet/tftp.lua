@@ -46,7 +46,6 @@ local function resolve(host, family)
   return res[1].host, res[1].family
 end
 
-
 local function basename(name)
   return name:match("([^/\\]+)$") or name
 end
@@ -68,7 +67,6 @@ local function tmpfile(dest)
   end
   return nil, "cannot create a temporary file"
 end
-
 
 ------------------------------------------------------------------------------
 -- Client
@@ -94,11 +92,8 @@ local function client_setup(host, remote, opts, op)
     progress = opts.progress,
     file = opts.file,
     stats = opts.stats,
-    spin = opts.spin or 200,
+    spin = util.checkspin(opts.spin),
   }
-  if type(c.spin) ~= "number" or c.spin < 0 or c.spin > 1e6 then
-    error("bad option spin (microseconds from 0 to 1000000 expected)", 3)
-  end
   if c.mode ~= "octet" and c.mode ~= "netascii" then
     error("bad option mode (\"octet\" or \"netascii\" expected)", 3)
   end
@@ -196,6 +191,13 @@ local function client_socket(c)
   return sock
 end
 
+-- The result for an ERROR packet in answer to a request.
+local function refused(p)
+  local e = codec.decode(p)
+  if not e then return nil, "malformed ERROR packet" end
+  return transfer.remote(e.code, e.message)
+end
+
 local function fail(sock, ...)
   sock:close()
   return ...
@@ -282,16 +284,14 @@ do_get = function(c, pkt, asked, sink, dest)
   elseif op == 3 then
     first = p
   elseif op == 5 then
-    local e = codec.decode(p)
     cleanup()
-    if e then return fail(sock, nil, "server error " .. e.code .. ": " .. e.message, e.code) end
-    return fail(sock, nil, "malformed ERROR packet")
+    return fail(sock, refused(p))
   else
     cleanup()
     return fail(sock, transfer.abort(t, 4, "unexpected answer to a read request"))
   end
 
-  if f and not finish then direct(t, f) end
+  if f and c.mode == "octet" then direct(t, f) end
   local n, err, code = transfer.receive(t, sink, first)
   if n and finish then
     local ok, ferr = finish()
@@ -359,10 +359,8 @@ function M.put(host, remote, opts)
       return fail(sock, transfer.abort(t, 4, "unexpected ACK to a write request"))
     end
   elseif op == 5 then
-    local e = codec.decode(p)
     cleanup()
-    if e then return fail(sock, nil, "server error " .. e.code .. ": " .. e.message, e.code) end
-    return fail(sock, nil, "malformed ERROR packet")
+    return fail(sock, refused(p))
   else
     cleanup()
     return fail(sock, transfer.abort(t, 4, "unexpected answer to a write request"))

@@ -19,8 +19,8 @@ function M.native(cmd)
   return proc.run(M.NATIVE .. cmd)
 end
 
---- A fresh world-writable temp directory (tftpd-hpa drops privileges).
--- A fresh directory /tmp/lnet-tftp.XXXXXX (or under `base`, e.g. /dev/shm).
+--- A fresh world-writable temp directory (tftpd-hpa drops privileges):
+-- /tmp/lnet-tftp.XXXXXX, or the same under `base` (e.g. /dev/shm).
 function M.tmpdir(base)
   local f = assert(io.popen("mktemp -d " .. proc.quote((base or "/tmp") .. "/lnet-tftp.XXXXXX")))
   local d = f:read("l")
@@ -30,7 +30,8 @@ function M.tmpdir(base)
 end
 
 function M.rmdir(d)
-  if d and (d:match("^/tmp/lnet%-tftp%.") or d:match("^/dev/shm/lnet%-tftp%.")) then
+  -- only what tmpdir made (whatever its base): never an arbitrary path
+  if d and d:match("^/.*/lnet%-tftp%.%w%w%w%w%w%w$") then
     os.execute("rm -rf " .. proc.quote(d))
   end
 end

@@ -240,11 +240,8 @@ function M.new(cfg)
     active = 0,
     uploading = {},
     stats = cfg.stats,
-    spin = cfg.spin or 200,
+    spin = util.checkspin(cfg.spin),
   }, Server)
-  if type(srv.spin) ~= "number" or srv.spin < 0 or srv.spin > 1e6 then
-    error("bad option spin (microseconds from 0 to 1000000 expected)", 2)
-  end
   srv.dally = cfg.dally or srv.timeout
   local port = checkint(cfg.port, "port", 0, 65535) or 69
   local hosts = cfg.host and { cfg.host } or { "::", "0.0.0.0" }

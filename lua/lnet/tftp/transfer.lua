@@ -3,7 +3,7 @@
 -- One sender (`send`) and one receiver (`receive`) implement lock-step RFC 1350
 -- and windowed RFC 7440 transfers over a UDP socket already locked on to the
 -- peer's TID.  Both work outside `lnet.loop` (blocking calls) and inside a task
--- (the socket calls yield).  Per packet: one `recvfrom`, one `parse_data` or
+-- (the socket calls yield).  Per packet: one `recvfrom`, one `check_data` or
 -- `parse_ack`, one `sendto`, one source/sink call; no tables are created.
 --
 -- A transfer `t` is a table:
@@ -30,7 +30,7 @@ local codec = core.tftp
 local newbuffer = core.buffer
 
 local c_data, c_ack, c_error = codec.data, codec.ack, codec.error
-local parse_data, parse_ack = codec.parse_data, codec.parse_ack
+local parse_ack = codec.parse_ack
 local check_data, read_data, write_data = codec.check_data, codec.read_data, codec.write_data
 local gettime = require "lnet.core".gettime
 
@@ -74,9 +74,11 @@ local function abort(t, code, msg)
 end
 M.abort = abort
 
+-- The result for an ERROR packet from the peer.
 local function remote(code, msg)
   return nil, "server error " .. tostring(code) .. ": " .. (msg or ""), code
 end
+M.remote = remote
 
 --- Send `pkt` and wait for ACK `want` (16-bit) from the peer, resending `pkt`
 -- on timeout with backoff.  Used by the server after an OACK (wants ACK 0).
@@ -271,8 +273,11 @@ function M.receive(t, sink, first)
   -- With a file, packets land in one reused lnet.buffer and go to the file
   -- from there (write_data): no Lua string per block.
   local file = t.file
-  local parse = file and check_data or parse_data
   local buf = file and newbuffer(rsize)
+  local function store(pkt) -- the payload of a checked DATA packet
+    if file then return write_data(file, pkt) end
+    return sink(pkt:sub(5))
+  end
   sock:settimeout(wait)
   while true do
     if not p then
@@ -286,9 +291,8 @@ function M.receive(t, sink, first)
     end
     if p then
       if h == host and pt == port then
-        local blk, data, code, msg = parse(p, blksize)
+        local blk, n, code, msg = check_data(p, blksize)
         if blk == expect % 65536 then
-          local n = file and data or #data
           bytes = bytes + n
           if bytes > max then return abort(t, 3, "file larger than the maximum size") end
           expect = expect + 1
@@ -296,8 +300,7 @@ function M.receive(t, sink, first)
           if n < blksize then
             -- the final block: written before it is ACKed
             if n > 0 then
-              local ok, err
-              if file then ok, err = write_data(file, p) else ok, err = sink(data) end
+              local ok, err = store(p)
               if not ok then return abort(t, 3, err or "cannot write") end
             end
             local a = c_ack(blk)
@@ -311,8 +314,7 @@ function M.receive(t, sink, first)
             sock:sendto(c_ack(blk), host, port)
             since_ack, oo_acked = 0, false
           end
-          local ok, err
-          if file then ok, err = write_data(file, p) else ok, err = sink(data) end
+          local ok, err = store(p)
           if not ok then return abort(t, 3, err or "cannot write") end
           if try > 0 or since then
             try, since, wait = 0, nil, t.timeout
@@ -331,9 +333,9 @@ function M.receive(t, sink, first)
             oo_acked, since_ack = true, 0
           end
           since = shrink(sock, since, wait)
-        elseif data == "error" then
+        elseif n == "error" then
           return remote(code, msg)
-        elseif data == "DATA larger than the block size" then
+        elseif n == "DATA larger than the block size" then
           return abort(t, 4, "DATA larger than the block size")
         else
           -- e.g. a repeated OACK because our ACK 0 was lost

@@ -22,6 +22,15 @@ local function checkint(v, name, lo, hi)
 end
 M.checkint = checkint
 
+--- The `spin` option (microseconds, default 200); raises like checkint.
+function M.checkspin(v)
+  if v == nil then return 200 end
+  if type(v) ~= "number" or v < 0 or v > 1e6 or v ~= v then
+    error("bad option spin (microseconds from 0 to 1000000 expected)", 3)
+  end
+  return v
+end
+
 -- netascii: a sink that decodes wire bytes (CR state carried across blocks).
 local function netascii_sink(sink)
   local decode = codec.netascii_decode
