@@ -36,7 +36,7 @@ its time, peer, length, text and hex; every line typed is sent.
   { "connect", "", "TCP: connect to this server", "HOST:PORT" },
   { "to", "", "UDP: send typed lines here", "HOST:PORT" },
   { "hex", false, "typed lines are hex bytes" },
-  { "eol", "", "added to each typed line (default: lf for TCP, none for UDP)", "lf|crlf|none" },
+  { "eol", "none", "added to each typed line (NetAssist adds nothing)", "lf|crlf|none" },
 }
 
 -- "8080" -> "127.0.0.1", 8080; "0.0.0.0:8080" -> "0.0.0.0", 8080; "[::1]:80" too.
@@ -65,7 +65,7 @@ end
 if not tcp and opt.connect ~= "" then usage("--connect is for TCP; with UDP use --to") end
 if tcp and opt.to ~= "" then usage("--to is for UDP") end
 local EOLS = { lf = "\n", crlf = "\r\n", none = "" }
-local eol = EOLS[opt.eol ~= "" and opt.eol or (tcp and "lf" or "none")]
+local eol = EOLS[opt.eol]
 if not eol then usage("--eol is lf, crlf or none") end
 if opt.hex then eol = "" end
 

@@ -1,6 +1,8 @@
 -- TCP 模拟 QQ (单线程), the server side: a turn-taking chat.
--- Accept one client; then, in turns: receive its line, print it, type an
--- answer.  "bye" from either side ends the chat for both.
+-- Accept one client; then, in turns: receive its message, print it, type an
+-- answer.  "bye" from either side ends the chat for both.  It speaks the
+-- tutorial's wire format (each message is sent as it is, with no newline), so
+-- the tutorial's Python client, NetAssist or netassist.lua can be the client.
 --
 --     lua5.4 examples/tcp_qq_server.lua [--host 127.0.0.1] [--port 8089]
 --
@@ -9,6 +11,7 @@
 package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
 local args = require "lib.args"
 local lnet = require "lnet"
+local message = require "lib.message"
 
 local opt = args.parse{
   usage = "lua5.4 examples/tcp_qq_server.lua [--host H] [--port P]",
@@ -32,24 +35,28 @@ args.main(function()
   if not client then args.fail("accept failed: " .. host) end
   print(("Client %s:%d connected."):format(host, port))
 
-  -- 3. Take turns.  TCP carries a stream of bytes, not separate messages,
-  --    so each message is one line: we send it with "\n" at the end and
-  --    read with receive("l"), which returns one whole line without it.
+  -- 3. Take turns.  Each message goes out as it is, in one send, and comes
+  --    in as what one recv returns (lib/message.lua: TCP keeps no message
+  --    boundaries, but only one message is on its way at a time here).
   while true do
     -- The client's turn.  receive gives nil, "closed" when it hangs up.
-    local line, rerr = client:receive("l")
-    if not line then
+    local text, rerr = message.receive(client)
+    if not text then
       print("The client left (" .. rerr .. ").")
       break
     end
-    print("Client says: " .. line)
-    if line == "bye" then break end
+    print("Client says: " .. text)
+    if text == "bye" then break end
 
-    -- Our turn.  The end of input (Ctrl-D) counts as saying "bye".
-    io.write(">>>> ")
-    io.flush()
-    local msg = io.read("l") or "bye"
-    local sent, serr = client:sendall(msg .. "\n")
+    -- Our turn.  An empty line sends nothing (the client would wait for
+    -- it forever), so ask again; the end of input (Ctrl-D) counts as "bye".
+    local msg
+    repeat
+      io.write(">>>> ")
+      io.flush()
+      msg = io.read("l") or "bye"
+    until msg ~= ""
+    local sent, serr = client:sendall(msg)
     if not sent then
       print("Could not send (" .. serr .. "): the client is gone.")
       break

@@ -22,28 +22,7 @@ local function start_server()
   return p
 end
 
--- A process whose stdin we write to as we go (io.popen "w"), output to a file.
-local function interactive(cmd)
-  local out = os.tmpname()
-  local h = assert(io.popen(("timeout 20 %s >%s 2>&1"):format(cmd, out), "w"))
-  h:setvbuf("no")
-  return {
-    write = function(_, s) h:write(s) end,
-    close = function() return h:close() end,
-    output = function()
-      local f = io.open(out, "rb")
-      local s = f and f:read("a") or ""
-      if f then f:close() end
-      return s
-    end,
-    expect = function(self, text, timeout)
-      local ok = proc.until_true(function() return self.output():find(text, 1, true) ~= nil end,
-        timeout or 10)
-      return ok, self.output()
-    end,
-    remove = function() os.remove(out) end,
-  }
-end
+local interactive = proc.interactive
 
 describe("chat examples", function()
   after_each(function()

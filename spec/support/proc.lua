@@ -112,6 +112,34 @@ function M.run(cmd)
   return ok and 0 or code, out
 end
 
+--- A process whose standard input the spec writes as it goes (`io.popen` in
+-- "w" mode: closing it waits for the process, so nothing is left unreaped);
+-- stdout and stderr go to a file.  The process is killed after `limit`
+-- seconds (default 20) whatever happens.
+-- Methods: write(s), expect(text [, timeout]) -> ok, output; output();
+-- close() -> what io.popen's close returns; remove() deletes the output file.
+function M.interactive(cmd, limit)
+  local out = os.tmpname()
+  local h = assert(io.popen(("timeout %d %s >%s 2>&1"):format(limit or 20, cmd, quote(out)), "w"))
+  h:setvbuf("no")
+  local p = {}
+  function p.write(_, s) h:write(s) end
+  function p.close() return h:close() end
+  function p.output()
+    local f = io.open(out, "rb")
+    local s = f and f:read("a") or ""
+    if f then f:close() end
+    return s
+  end
+  function p.expect(_, text, timeout)
+    local ok = M.until_true(function() return p.output():find(text, 1, true) ~= nil end,
+      timeout or 10)
+    return ok, p.output()
+  end
+  function p.remove() os.remove(out) end
+  return p
+end
+
 --- Skip (pending) when a program is missing, but fail under CI=true:
 -- a missing peer must make CI red, not silently skip.
 function M.need(program)
