@@ -101,7 +101,11 @@ local function start(name, script, argv, cwd)
     .. '[ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done; '
   local line = closefds .. (cwd and "cd " .. quote(cwd) .. " && " or "")
     .. ('%s <%s >%s 2>&1; echo $? >%s'):format(cmd, quote(c.kbpath), quote(c.outpath), quote(c.statuspath))
-  c.pid = tonumber(sh(("bash -c %s </dev/null >/dev/null 2>&1 & echo $!"):format(quote(line))))
+  -- io.popen keeps the wrapper shell our own child, so that closing the
+  -- handle waits for it (reaps it): an orphan would stay a zombie wherever
+  -- the system's first process does not reap orphans.  It tells its pid first.
+  c.proc = assert(io.popen(("echo $$; exec bash -c %s </dev/null 2>/dev/null"):format(quote(line))))
+  c.pid = tonumber(c.proc:read("l"))
   children[id] = c
   return c
 end
@@ -223,9 +227,18 @@ function Child:interrupt()
   self:signal("INT")
 end
 
+-- Reap the wrapper shell once it has ended (or been stopped).
+function Child:reap()
+  if self.proc then
+    self.proc:close()
+    self.proc = nil
+  end
+end
+
 -- Wait for the child to end; returns its exit status.
 function Child:wait()
   waitfor(function() return self:status() ~= nil end, self.name .. " to end")
+  self:reap()
   self:pump(true)
   local status = self:status()
   if status ~= 0 and status ~= 130 then say(self.name, "|", "(exit status " .. status .. ")") end
@@ -256,6 +269,7 @@ local function cleanup()
     while alive(pid) and lnet.gettime() < deadline do lnet.sleep(0.02) end
     if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
   end
+  for _, c in ipairs(children) do c:reap() end
   if TMP then os.execute("rm -rf " .. quote(TMP)) end
 end
 

@@ -22,6 +22,23 @@ local function holders(needle)
   return found
 end
 
+-- Processes of session `sid`, zombies included (a zombie has no environment
+-- left, but /proc/PID/stat still names its session): "pid state command" each.
+local function session(sid)
+  local found = {}
+  local ls = io.popen("ls /proc")
+  for pid in ls:lines() do
+    local f = pid:match("^%d+$") and io.open("/proc/" .. pid .. "/stat")
+    local stat = f and f:read("a")
+    if f then f:close() end
+    -- pid (comm) state ppid pgrp session ...
+    local comm, state, s = (stat or ""):match("^%d+ (%b()) (%a) %-?%d+ %-?%d+ (%-?%d+)")
+    if s and tonumber(s) == sid then found[#found + 1] = ("%s %s %s"):format(pid, state, comm) end
+  end
+  ls:close()
+  return found
+end
+
 describe("examples/demo.lua", function()
   local tmp, p
 
@@ -30,7 +47,7 @@ describe("examples/demo.lua", function()
   end)
 
   after_each(function()
-    if p then p:stop() end
+    if p then p:close() end
     for _, pid in ipairs(holders("TMPDIR=" .. tmp)) do os.execute("kill -TERM " .. pid .. " 2>/dev/null") end
     os.execute("rm -rf " .. proc.quote(tmp))
   end)
@@ -41,11 +58,25 @@ describe("examples/demo.lua", function()
     assert(os.execute("mkdir " .. proc.quote(cwd)))
     local cmd = ("cd %s && TMPDIR=%s %slua5.4 %s"):format(proc.quote(cwd), proc.quote(tmp), proc.luaenv(),
       proc.quote(root .. "/examples/demo.lua"))
+    -- The demo runs in a session of its own (setsid), as a child of this
+    -- process (io.popen), so that once it has exited every process of that
+    -- session should be gone, zombies included, and the demo itself is reaped.
+    local outfile = tmp .. "/demo.out"
     local t0 = lnet.gettime()
-    p = proc.spawn("sh -c " .. proc.quote(cmd .. '; echo "[exit $?]"'))
-    local ok, out = p:expect("[exit ", 60)
-    assert(ok, "the demo did not end within 60 s:\n" .. out)
-    assert.truthy(lnet.gettime() - t0 < 60)
+    local o = proc.quote(outfile)
+    p = io.popen(("timeout 90 setsid sh -c %s"):format(proc.quote(
+      "echo $$; " .. cmd .. " >" .. o .. " 2>&1; echo \"[exit $?]\" >>" .. o)))
+    local sid = tonumber(p:read("l"))
+    assert(sid, "no session id from setsid")
+    p:read("a")
+    p:close() -- waits for it
+    p = nil
+    local f = assert(io.open(outfile, "rb"))
+    local out = f:read("a")
+    f:close()
+    os.remove(outfile)
+    assert.truthy(out:find("[exit ", 1, true), "the demo did not end within 90 s:\n" .. out)
+    assert.truthy(lnet.gettime() - t0 < 60, "the demo took longer than a minute")
     assert.are.equal("0", out:match("%[exit (%d+)%]"), out)
     assert.falsy(out:find("demo failed", 1, true), out)
     assert.falsy(out:find("skipping", 1, true), out)
@@ -90,6 +121,7 @@ describe("examples/demo.lua", function()
     -- Nothing left: no process of its, no file in its temporary directory or
     -- in the directory it ran in.
     assert.are.same({}, holders("TMPDIR=" .. tmp))
+    assert.are.same({}, session(sid))
     local ls = io.popen("ls -A " .. proc.quote(tmp) .. " " .. proc.quote(cwd))
     local left = ls:read("a")
     ls:close()
