@@ -220,9 +220,9 @@ int lnet_optfamily(lua_State *L, int idx, int def) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     static const char *const names[] = {"inet", "inet6", "unix", "unspec", NULL};
     static const int values[] = {AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC};
-    return values[luaL_checkoption(L, idx, NULL, names)];
+    return values[lnet_checkoption(L, idx, NULL, names)];
   }
-  return (int)luaL_checkinteger(L, idx);
+  return (int)lnet_checkinteger(L, idx);
 }
 
 int lnet_opttype(lua_State *L, int idx, int def) {
@@ -230,9 +230,9 @@ int lnet_opttype(lua_State *L, int idx, int def) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     static const char *const names[] = {"stream", "dgram", "tcp", "udp", NULL};
     static const int values[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_STREAM, SOCK_DGRAM};
-    return values[luaL_checkoption(L, idx, NULL, names)];
+    return values[lnet_checkoption(L, idx, NULL, names)];
   }
-  return (int)luaL_checkinteger(L, idx);
+  return (int)lnet_checkinteger(L, idx);
 }
 
 /* Port argument: an integer 0..65535 or a service name, as text in buf.
@@ -244,10 +244,10 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
     return buf;
   }
   {
-    lua_Integer p = luaL_checkinteger(L, idx);
+    lua_Integer p = lnet_checkinteger(L, idx);
     char digits[8];
     int n = 0, i = 0;
-    luaL_argcheck(L, p >= 0 && p <= 65535, idx, "port must be 0..65535");
+    lnet_argcheck(L, p >= 0 && p <= 65535, idx, "port must be 0..65535");
     do {
       digits[n++] = (char)('0' + p % 10);
       p /= 10;
@@ -262,7 +262,7 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
 /* lnet.getaddrinfo(host, port [, family [, type]]) -> array of
  * {family=, type=, proto=, host=, port=, canonname=} */
 static int l_getaddrinfo(lua_State *L) {
-  const char *host = luaL_optstring(L, 1, NULL);
+  const char *host = lnet_optstring(L, 1, NULL);
   char portbuf[32];
   const char *port =
       lua_isnoneornil(L, 2) ? NULL : lnet_checkport(L, 2, portbuf, sizeof(portbuf));
@@ -276,7 +276,7 @@ static int l_getaddrinfo(lua_State *L) {
     host = NULL;
     hints.ai_flags |= AI_PASSIVE;
   }
-  if (host == NULL && port == NULL) return luaL_argerror(L, 1, "host or port required");
+  if (host == NULL && port == NULL) return lnet_argerror(L, 1, "host or port required");
   rc = getaddrinfo(host, port, &hints, &res);
   if (rc != 0) return pushgaierror(L, rc);
   lua_newtable(L);
@@ -313,7 +313,7 @@ static int l_gethostname(lua_State *L) {
 
 /* lnet.gethostbyname(name) -> first IPv4 address as a string */
 static int l_gethostbyname(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = lnet_checkstring(L, 1);
   struct addrinfo hints, *res = NULL;
   char host[INET_ADDRSTRLEN];
   int rc;
@@ -330,10 +330,10 @@ static int l_gethostbyname(lua_State *L) {
 /* lnet.inet_pton(family, text) -> packed bytes (4 or 16) */
 static int l_inet_pton(lua_State *L) {
   int family = lnet_optfamily(L, 1, AF_INET);
-  const char *text = luaL_checkstring(L, 2);
+  const char *text = lnet_checkstring(L, 2);
   unsigned char buf[sizeof(struct in6_addr)];
   int rc;
-  luaL_argcheck(L, family == AF_INET || family == AF_INET6, 1,
+  lnet_argcheck(L, family == AF_INET || family == AF_INET6, 1,
                 "AF_INET or AF_INET6 expected");
   rc = inet_pton(family, text, buf);
   if (rc != 1) return lnet_pushfail(L, "illegal IP address string", EINVAL);
@@ -345,11 +345,11 @@ static int l_inet_pton(lua_State *L) {
 static int l_inet_ntop(lua_State *L) {
   int family = lnet_optfamily(L, 1, AF_INET);
   size_t len;
-  const char *bin = luaL_checklstring(L, 2, &len);
+  const char *bin = lnet_checklstring(L, 2, &len);
   char text[INET6_ADDRSTRLEN];
-  luaL_argcheck(L, family == AF_INET || family == AF_INET6, 1,
+  lnet_argcheck(L, family == AF_INET || family == AF_INET6, 1,
                 "AF_INET or AF_INET6 expected");
-  luaL_argcheck(L, len == (family == AF_INET ? 4u : 16u), 2, "packed IP wrong length");
+  lnet_argcheck(L, len == (family == AF_INET ? 4u : 16u), 2, "packed IP wrong length");
   inet_ntop(family, bin, text, sizeof(text));
   lua_pushstring(L, text);
   return 1;
@@ -363,4 +363,5 @@ static const luaL_Reg funcs[] = {
 
 void lnet_open_addr(lua_State *L) {
   luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
 }

@@ -19,7 +19,7 @@
 #define BUFFER_MAX ((size_t)1 << 30)
 
 static lnet_Buffer *checkbuffer(lua_State *L, int idx) {
-  return (lnet_Buffer *)luaL_checkudata(L, idx, LNET_BUFFER_MT);
+  return (lnet_Buffer *)lnet_checkudata(L, idx, LNET_BUFFER_MT);
 }
 
 lnet_Buffer *lnet_tobuffer(lua_State *L, int idx) {
@@ -31,7 +31,7 @@ const char *lnet_checkbytes(lua_State *L, int idx, size_t *len) {
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tolstring(L, idx, len);
   b = lnet_tobuffer(L, idx);
   if (b == NULL) {
-    luaL_typeerror(L, idx, "string or lnet.buffer");
+    lnet_typeerror(L, idx, "string or lnet.buffer");
     return NULL;
   }
   *len = b->len;
@@ -40,7 +40,7 @@ const char *lnet_checkbytes(lua_State *L, int idx, size_t *len) {
 
 size_t lnet_subrange(lua_State *L, size_t len, int arg, size_t *count) {
   lua_Integer n = (lua_Integer)len;
-  lua_Integer i = luaL_optinteger(L, arg, 1), j = luaL_optinteger(L, arg + 1, -1);
+  lua_Integer i = lnet_optinteger(L, arg, 1), j = lnet_optinteger(L, arg + 1, -1);
   if (i < 0)
     i = i < -n ? 1 : n + i + 1;
   else if (i == 0)
@@ -59,16 +59,16 @@ size_t lnet_subrange(lua_State *L, size_t len, int arg, size_t *count) {
 
 /* core.buffer(capacity [, s [, i [, j]]]) -> buffer */
 static int l_buffer(lua_State *L) {
-  lua_Integer cap = luaL_checkinteger(L, 1);
+  lua_Integer cap = lnet_checkinteger(L, 1);
   const char *s = NULL;
   size_t n = 0;
   lnet_Buffer *b;
-  luaL_argcheck(L, cap >= 0 && (size_t)cap <= BUFFER_MAX, 1, "capacity must be 0..2^30");
+  lnet_argcheck(L, cap >= 0 && (size_t)cap <= BUFFER_MAX, 1, "capacity must be 0..2^30");
   if (!lua_isnoneornil(L, 2)) {
     size_t len;
     s = lnet_checkbytes(L, 2, &len);
     s += lnet_subrange(L, len, 3, &n);
-    luaL_argcheck(L, n <= (size_t)cap, 2, "longer than the capacity");
+    lnet_argcheck(L, n <= (size_t)cap, 2, "longer than the capacity");
   }
   b = (lnet_Buffer *)lua_newuserdatauv(L, sizeof(lnet_Buffer) + (size_t)cap, 0);
   b->cap = (size_t)cap;
@@ -92,7 +92,7 @@ static int b_set(lua_State *L) {
   size_t len, n;
   const char *s = lnet_checkbytes(L, 2, &len);
   s += lnet_subrange(L, len, 3, &n);
-  luaL_argcheck(L, n <= b->cap, 2, "longer than the capacity");
+  lnet_argcheck(L, n <= b->cap, 2, "longer than the capacity");
   memmove(b->data, s, n);
   b->len = n;
   lua_settop(L, 1);
@@ -130,6 +130,8 @@ static const luaL_Reg methods[] = {
     {"len", b_len}, {"capacity", b_capacity}, {NULL, NULL},
 };
 
+static const luaL_Reg funcs[] = {{"buffer", l_buffer}, {NULL, NULL}};
+
 static const luaL_Reg metamethods[] = {
     {"__len", b_len},
     {"__tostring", b_tostring},
@@ -140,8 +142,9 @@ void lnet_open_buffer(lua_State *L) {
   luaL_newmetatable(L, LNET_BUFFER_MT);
   luaL_setfuncs(L, metamethods, 0);
   luaL_newlib(L, methods);
+  lnet_names(L, methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_buffer);
-  lua_setfield(L, -2, "buffer");
+  luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
 }

@@ -23,11 +23,13 @@ static int l_isatty(lua_State *L) {
   } else if ((s = (lnet_Socket *)luaL_testudata(L, 1, LNET_SOCKET_MT)) != NULL) {
     fd = s->fd;
   } else {
-    return luaL_typeerror(L, 1, "fd, file or socket");
+    return lnet_typeerror(L, 1, "fd, file or socket");
   }
   lua_pushboolean(L, fd >= 0 && isatty(fd));
   return 1;
 }
+
+static const luaL_Reg funcs[] = {{"isatty", l_isatty}, {NULL, NULL}};
 
 LUALIB_API int luaopen_lnet_core(lua_State *L);
 
@@ -42,8 +44,8 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lnet_open_tftp(L);
   lnet_open_fs(L);
   lnet_open_buffer(L);
-  lua_pushcfunction(L, l_isatty);
-  lua_setfield(L, -2, "isatty");
+  luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

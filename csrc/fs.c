@@ -98,7 +98,7 @@ static int walk(const char *root, const char *name, char *lastbuf) {
 }
 
 static int closestream(lua_State *L) {
-  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  luaL_Stream *p = (luaL_Stream *)lnet_checkudata(L, 1, LUA_FILEHANDLE);
   int res = fclose(p->f);
   return luaL_fileresult(L, res == 0, NULL);
 }
@@ -126,8 +126,8 @@ static int pushfile(lua_State *L, int fd, const char *mode) {
 /* fs.open_read(root, name) -> file, or nil, tftp_code, message.  Only a
  * regular file inside root, reached without following any symlink. */
 static int fs_open_read(lua_State *L) {
-  const char *root = luaL_checkstring(L, 1);
-  const char *name = luaL_checkstring(L, 2);
+  const char *root = lnet_checkstring(L, 1);
+  const char *name = lnet_checkstring(L, 2);
   char last[NAME_MAX + 1];
   struct stat st;
   int dirfd, fd, fl;
@@ -153,9 +153,9 @@ static int fs_open_read(lua_State *L) {
  * puts it in place, upload:abort() (or garbage collection) removes it. */
 static int fs_open_write(lua_State *L) {
   static const char *const policies[] = {"create", "overwrite", NULL};
-  const char *root = luaL_checkstring(L, 1);
-  const char *name = luaL_checkstring(L, 2);
-  int noreplace = luaL_checkoption(L, 3, NULL, policies) == 0;
+  const char *root = lnet_checkstring(L, 1);
+  const char *name = lnet_checkstring(L, 2);
+  int noreplace = lnet_checkoption(L, 3, NULL, policies) == 0;
   char last[NAME_MAX + 1];
   struct stat st;
   Upload *u;
@@ -203,7 +203,7 @@ static int fs_open_write(lua_State *L) {
 }
 
 static Upload *checkupload(lua_State *L) {
-  return (Upload *)luaL_checkudata(L, 1, UPLOAD_MT);
+  return (Upload *)lnet_checkudata(L, 1, UPLOAD_MT);
 }
 
 static void release(Upload *u, int unlink_tmp) {
@@ -249,7 +249,7 @@ static int upload_tostring(lua_State *L) {
 
 /* fs.free_space(dir) -> bytes available to this user, or nil, message */
 static int fs_free_space(lua_State *L) {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = lnet_checkstring(L, 1);
   struct statvfs v;
   if (statvfs(dir, &v) != 0) return lnet_pusherror(L, errno);
   {
@@ -262,7 +262,7 @@ static int fs_free_space(lua_State *L) {
 
 /* fs.realdir(dir) -> canonical absolute path of an existing directory */
 static int fs_realdir(lua_State *L) {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = lnet_checkstring(L, 1);
   char *real = realpath(dir, NULL);
   struct stat st;
   if (real == NULL) return lnet_pusherror(L, errno);
@@ -300,8 +300,10 @@ void lnet_open_fs(lua_State *L) {
   luaL_newmetatable(L, UPLOAD_MT);
   luaL_setfuncs(L, upload_meta, 0);
   luaL_newlib(L, upload_methods);
+  lnet_names(L, upload_methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  lnet_names(L, funcs, 0);
   lua_setfield(L, -2, "fs");
 }

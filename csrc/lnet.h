@@ -52,10 +52,35 @@ typedef struct lnet_Socket {
 /* time.c */
 double lnet_now(void); /* monotonic seconds */
 
-/* error.c: push nil, plain message, errno; returns 3 */
+/* error.c: I/O failures push nil, a plain message, errno and return 3 */
 int lnet_pusherror(lua_State *L, int err);
 const char *lnet_strerror(int err);
 int lnet_pushfail(lua_State *L, const char *msg, int err);
+
+/* error.c: argument checks that raise "bad argument #N to 'name' (...)"
+ * naming the function however it was called (luaL_check* name it only when
+ * Lua sees the call site).  Each module records its functions' names once
+ * with lnet_names (method: 1 when argument 1 is self, which is not counted).
+ * Same signatures and behaviour as their luaL_ namesakes otherwise. */
+void lnet_names(lua_State *L, const luaL_Reg *l, int method);
+int lnet_argerror(lua_State *L, int arg, const char *extramsg);
+int lnet_typeerror(lua_State *L, int arg, const char *tname);
+lua_Integer lnet_checkinteger(lua_State *L, int arg);
+lua_Integer lnet_optinteger(lua_State *L, int arg, lua_Integer def);
+lua_Number lnet_checknumber(lua_State *L, int arg);
+lua_Number lnet_optnumber(lua_State *L, int arg, lua_Number def);
+const char *lnet_checklstring(lua_State *L, int arg, size_t *len);
+const char *lnet_optlstring(lua_State *L, int arg, const char *def, size_t *len);
+void *lnet_checkudata(lua_State *L, int arg, const char *tname);
+void lnet_checktype(lua_State *L, int arg, int t);
+void lnet_checkany(lua_State *L, int arg);
+int lnet_checkoption(lua_State *L, int arg, const char *def, const char *const lst[]);
+#define lnet_checkstring(L, n) (lnet_checklstring(L, (n), NULL))
+#define lnet_optstring(L, n, d) (lnet_optlstring(L, (n), (d), NULL))
+#define lnet_argcheck(L, cond, arg, extramsg)                                            \
+  ((void)((cond) || lnet_argerror(L, (arg), (extramsg))))
+#define lnet_argexpected(L, cond, arg, tname)                                            \
+  ((void)((cond) || lnet_typeerror(L, (arg), (tname))))
 
 /* wait.c: wait until fd is ready for events (LNET_READ/LNET_WRITE) or the
  * monotonic deadline (< 0: none) passes.  Inside a loop task this yields

@@ -49,7 +49,7 @@ typedef struct Poller {
 } Poller;
 
 static Poller *checkpoller(lua_State *L) {
-  Poller *p = (Poller *)luaL_checkudata(L, 1, LNET_POLLER_MT);
+  Poller *p = (Poller *)lnet_checkudata(L, 1, LNET_POLLER_MT);
   if (p->closed) luaL_error(L, "lnet: poller is closed");
   return p;
 }
@@ -203,11 +203,11 @@ static int l_poller(lua_State *L) {
 /* poller:set(fd, events) -> true | nil, msg, errno */
 static int p_set(lua_State *L) {
   Poller *p = checkpoller(L);
-  lua_Integer fd = luaL_checkinteger(L, 2);
-  lua_Integer ev = luaL_checkinteger(L, 3);
+  lua_Integer fd = lnet_checkinteger(L, 2);
+  lua_Integer ev = lnet_checkinteger(L, 3);
   int err;
-  luaL_argcheck(L, fd >= 0 && fd < 0x7fffffff, 2, "invalid fd");
-  luaL_argcheck(L, ev >= 0 && ev <= (LNET_READ | LNET_WRITE), 3, "invalid events");
+  lnet_argcheck(L, fd >= 0 && fd < 0x7fffffff, 2, "invalid fd");
+  lnet_argcheck(L, ev >= 0 && ev <= (LNET_READ | LNET_WRITE), 3, "invalid events");
   err = poller_set(p, (int)fd, (int)ev);
   if (err) return lnet_pusherror(L, err);
   lua_pushboolean(L, 1);
@@ -251,9 +251,9 @@ static int pollspin(lua_State *L, Poller *p, double t0, int ms, int *intr) {
  * took longer than the budget (adaptive: no spinning for a slow peer). */
 static int p_wait(lua_State *L) {
   Poller *p = checkpoller(L);
-  double t = luaL_optnumber(L, 2, -1), t0 = 0;
+  double t = lnet_optnumber(L, 2, -1), t0 = 0;
   int ms, n = 0, i, k = 0;
-  luaL_checktype(L, 3, LUA_TTABLE);
+  lnet_checktype(L, 3, LUA_TTABLE);
   if (t < 0 || isnan(t))
     ms = -1;
   else if (t > 2000000.0)
@@ -311,8 +311,8 @@ static int p_wait(lua_State *L) {
  * before it sleeps (0, the default, never) */
 static int p_setspin(lua_State *L) {
   Poller *p = checkpoller(L);
-  lua_Number us = luaL_checknumber(L, 2);
-  luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
+  lua_Number us = lnet_checknumber(L, 2);
+  lnet_argcheck(L, us >= 0 && us <= 1e6, 2,
                 "spin must be between 0 and 1000000 microseconds");
   p->spin = us;
   p->cold = 0;
@@ -340,13 +340,13 @@ static int p_fileno(lua_State *L) {
 }
 
 static int p_close(lua_State *L) {
-  Poller *p = (Poller *)luaL_checkudata(L, 1, LNET_POLLER_MT);
+  Poller *p = (Poller *)lnet_checkudata(L, 1, LNET_POLLER_MT);
   poller_release(p);
   return 0;
 }
 
 static int p_tostring(lua_State *L) {
-  Poller *p = (Poller *)luaL_checkudata(L, 1, LNET_POLLER_MT);
+  Poller *p = (Poller *)lnet_checkudata(L, 1, LNET_POLLER_MT);
 #ifdef LNET_EPOLL
   const char *kind = "epoll";
 #else
@@ -373,14 +373,14 @@ typedef struct LineReader {
 #define LNET_LINEREADER_MT "lnet.linereader"
 
 static LineReader *checkreader(lua_State *L) {
-  return (LineReader *)luaL_checkudata(L, 1, LNET_LINEREADER_MT);
+  return (LineReader *)lnet_checkudata(L, 1, LNET_LINEREADER_MT);
 }
 
 /* core.linereader(fd) -> reader */
 static int l_linereader(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
+  lua_Integer fd = lnet_checkinteger(L, 1);
   LineReader *r;
-  luaL_argcheck(L, fd >= 0 && fd < 0x7fffffff, 1, "invalid fd");
+  lnet_argcheck(L, fd >= 0 && fd < 0x7fffffff, 1, "invalid fd");
   r = (LineReader *)lua_newuserdatauv(L, sizeof(LineReader), 0);
   memset(r, 0, sizeof *r);
   r->fd = (int)fd;
@@ -481,6 +481,7 @@ static const luaL_Reg funcs[] = {
 void lnet_open_poller(lua_State *L) {
   luaL_newmetatable(L, LNET_POLLER_MT);
   luaL_newlib(L, poller_methods);
+  lnet_names(L, poller_methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, p_close);
   lua_setfield(L, -2, "__gc");
@@ -492,10 +493,12 @@ void lnet_open_poller(lua_State *L) {
 
   luaL_newmetatable(L, LNET_LINEREADER_MT);
   luaL_newlib(L, reader_methods);
+  lnet_names(L, reader_methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, r_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
   luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
 }

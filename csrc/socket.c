@@ -25,7 +25,7 @@
 /* ---------------------------------------------------------------- helpers */
 
 lnet_Socket *lnet_checksocket(lua_State *L, int idx) {
-  return (lnet_Socket *)luaL_checkudata(L, idx, LNET_SOCKET_MT);
+  return (lnet_Socket *)lnet_checkudata(L, idx, LNET_SOCKET_MT);
 }
 
 lnet_Socket *lnet_newsocket(lua_State *L, int fd, int family, int type, int proto) {
@@ -187,7 +187,7 @@ static int newsock(lua_State *L, int family, int type, int proto) {
 static int l_socket(lua_State *L) {
   int family = lnet_optfamily(L, 1, AF_INET);
   int type = lnet_opttype(L, 2, SOCK_STREAM);
-  int proto = (int)luaL_optinteger(L, 3, 0);
+  int proto = (int)lnet_optinteger(L, 3, 0);
   return newsock(L, family, type, proto);
 }
 
@@ -221,9 +221,9 @@ static int checkaddr(lua_State *L, lnet_Socket *s, int idx, struct sockaddr_stor
   char portbuf[32];
   const char *host, *port = "0";
   if (s->family == AF_UNIX) {
-    host = luaL_checkstring(L, idx);
+    host = lnet_checkstring(L, idx);
   } else {
-    host = luaL_checkstring(L, idx);
+    host = lnet_checkstring(L, idx);
     port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
   }
   return lnet_sockaddr(L, s->family, s->type, host, port, ss, len, passive);
@@ -246,7 +246,7 @@ static int sock_bind(lua_State *L) {
 /* sock:listen([backlog]) -> true */
 static int sock_listen(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  int backlog = (int)luaL_optinteger(L, 2, SOMAXCONN);
+  int backlog = (int)lnet_optinteger(L, 2, SOMAXCONN);
   if (s->fd < 0) return pushclosed(L);
   if (listen(s->fd, backlog) != 0) return lnet_pusherror(L, errno);
   lua_pushboolean(L, 1);
@@ -391,7 +391,7 @@ static int sock_connect(lua_State *L) {
   lua_settop(L, 3);
   if (s->family == AF_INET || s->family == AF_INET6) {
     char portbuf[32];
-    const char *host = luaL_checkstring(L, 2);
+    const char *host = lnet_checkstring(L, 2);
     const char *port = lnet_checkport(L, 3, portbuf, sizeof(portbuf));
     int r = lnet_pushaddrlist(L, s->family, s->type, host, port); /* 4 */
     if (r != 1) return r;
@@ -680,9 +680,9 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int recvcall(lua_State *L, int from) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0, 2, "negative buffersize");
-  luaL_optinteger(L, 3, 0);
+  lua_Integer n = lnet_checkinteger(L, 2);
+  lnet_argcheck(L, n >= 0, 2, "negative buffersize");
+  lnet_optinteger(L, 3, 0);
   lua_settop(L, 3);
   lua_pushnumber(L, deadline(s)); /* 4 */
   return recv_k(L, LUA_OK, from ? RECV_FROM : 0);
@@ -692,10 +692,10 @@ static int recvcall(lua_State *L, int from) {
  * 1 sock, 2 n, 3 flags, 4 deadline, 5 buf */
 static int recvinto(lua_State *L, int from) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  lnet_Buffer *b = (lnet_Buffer *)luaL_checkudata(L, 2, LNET_BUFFER_MT);
-  lua_Integer n = luaL_optinteger(L, 3, (lua_Integer)b->cap);
-  luaL_argcheck(L, n >= 0 && (size_t)n <= b->cap, 3, "nbytes must be 0..capacity");
-  luaL_optinteger(L, 4, 0);
+  lnet_Buffer *b = (lnet_Buffer *)lnet_checkudata(L, 2, LNET_BUFFER_MT);
+  lua_Integer n = lnet_optinteger(L, 3, (lua_Integer)b->cap);
+  lnet_argcheck(L, n >= 0 && (size_t)n <= b->cap, 3, "nbytes must be 0..capacity");
+  lnet_optinteger(L, 4, 0);
   lua_settop(L, 4);
   lua_pushnumber(L, deadline(s)); /* 5 */
   lua_pushvalue(L, 2);            /* 6 */
@@ -826,18 +826,18 @@ static int sock_receive(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
   int mode = 'l';
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, n >= 0, 2, "negative byte count");
+    lua_Integer n = lnet_checkinteger(L, 2);
+    lnet_argcheck(L, n >= 0, 2, "negative byte count");
     mode = 'n';
   } else if (!lua_isnoneornil(L, 2)) {
-    const char *p = luaL_checkstring(L, 2);
+    const char *p = lnet_checkstring(L, 2);
     if (*p == '*') p++;
     if (*p == 'l' || *p == 'L' || *p == 'a')
       mode = *p;
     else
-      return luaL_argerror(L, 2, "invalid pattern (expected 'l', 'L', 'a' or a number)");
+      return lnet_argerror(L, 2, "invalid pattern (expected 'l', 'L', 'a' or a number)");
   }
-  if (!lua_isnoneornil(L, 3)) luaL_checkstring(L, 3);
+  if (!lua_isnoneornil(L, 3)) lnet_checkstring(L, 3);
   lua_settop(L, 3);
   lua_pushnumber(L, deadline(s)); /* 4 */
   return receive_k(L, LUA_OK, (lua_KContext)mode);
@@ -866,7 +866,7 @@ static int sock_pending(lua_State *L) {
  * string of raw bytes, or for SO_LINGER a number of seconds / false. */
 static int sock_setsockopt(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  int level = (int)luaL_checkinteger(L, 2), name = (int)luaL_checkinteger(L, 3);
+  int level = (int)lnet_checkinteger(L, 2), name = (int)lnet_checkinteger(L, 3);
   int ival = 0, rc;
   const void *val = &ival;
   socklen_t len = sizeof(ival);
@@ -878,13 +878,13 @@ static int sock_setsockopt(lua_State *L) {
       lua_getfield(L, 4, "on");
       lg.l_onoff = lua_toboolean(L, -1);
       lua_getfield(L, 4, "timeout");
-      lg.l_linger = (int)luaL_optinteger(L, -1, 0);
+      lg.l_linger = (int)lnet_optinteger(L, -1, 0);
       lua_pop(L, 2);
     } else if (lua_isboolean(L, 4) || lua_isnil(L, 4)) {
-      luaL_argcheck(L, !lua_toboolean(L, 4), 4,
+      lnet_argcheck(L, !lua_toboolean(L, 4), 4,
                     "seconds, false or {on=, timeout=} expected");
     } else {
-      lua_Integer secs = luaL_checkinteger(L, 4);
+      lua_Integer secs = lnet_checkinteger(L, 4);
       lg.l_onoff = secs >= 0;
       lg.l_linger = secs >= 0 ? (int)secs : 0;
     }
@@ -902,7 +902,7 @@ static int sock_setsockopt(lua_State *L) {
       break;
     }
     default:
-      ival = (int)luaL_checkinteger(L, 4);
+      ival = (int)lnet_checkinteger(L, 4);
       break;
     }
   }
@@ -916,13 +916,13 @@ static int sock_setsockopt(lua_State *L) {
  * seconds; with buflen: the raw bytes) */
 static int sock_getsockopt(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  int level = (int)luaL_checkinteger(L, 2), name = (int)luaL_checkinteger(L, 3);
+  int level = (int)lnet_checkinteger(L, 2), name = (int)lnet_checkinteger(L, 3);
   if (s->fd < 0) return pushclosed(L);
   if (!lua_isnoneornil(L, 4)) {
-    lua_Integer n = luaL_checkinteger(L, 4);
+    lua_Integer n = lnet_checkinteger(L, 4);
     char buf[1024];
     socklen_t len;
-    luaL_argcheck(L, n > 0 && n <= (lua_Integer)sizeof(buf), 4, "buflen out of range");
+    lnet_argcheck(L, n > 0 && n <= (lua_Integer)sizeof(buf), 4, "buflen out of range");
     len = (socklen_t)n;
     if (getsockopt(s->fd, level, name, buf, &len) != 0) return lnet_pusherror(L, errno);
     lua_pushlstring(L, buf, len);
@@ -951,8 +951,8 @@ static int sock_settimeout(lua_State *L) {
   if (lua_isnoneornil(L, 2)) {
     s->timeout = -1;
   } else {
-    lua_Number t = luaL_checknumber(L, 2);
-    luaL_argcheck(L, t >= 0 && t == t, 2, "timeout must be nil or a number >= 0");
+    lua_Number t = lnet_checknumber(L, 2);
+    lnet_argcheck(L, t >= 0 && t == t, 2, "timeout must be nil or a number >= 0");
     s->timeout = t;
   }
   lua_pushboolean(L, 1);
@@ -973,8 +973,8 @@ static int sock_gettimeout(lua_State *L) {
  * sleeping (0 turns it off) */
 static int sock_setspin(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  lua_Number us = luaL_checknumber(L, 2);
-  luaL_argcheck(L, us >= 0 && us <= 1e6, 2,
+  lua_Number us = lnet_checknumber(L, 2);
+  lnet_argcheck(L, us >= 0 && us <= 1e6, 2,
                 "spin must be between 0 and 1000000 microseconds");
   s->spin = us;
   s->spincold = 0;
@@ -992,7 +992,7 @@ static int sock_getspin(lua_State *L) {
 /* sock:setblocking(flag): true = settimeout(nil), false = settimeout(0) */
 static int sock_setblocking(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
-  luaL_checkany(L, 2);
+  lnet_checkany(L, 2);
   s->timeout = lua_toboolean(L, 2) ? -1 : 0;
   lua_pushboolean(L, 1);
   return 1;
@@ -1010,8 +1010,8 @@ static int sock_shutdown(lua_State *L) {
   static const char *const names[] = {"read", "write", "both", "receive", "send", NULL};
   static const int values[] = {SHUT_RD, SHUT_WR, SHUT_RDWR, SHUT_RD, SHUT_WR};
   lnet_Socket *s = lnet_checksocket(L, 1);
-  int how = lua_type(L, 2) == LUA_TSTRING ? values[luaL_checkoption(L, 2, NULL, names)]
-                                          : (int)luaL_optinteger(L, 2, SHUT_RDWR);
+  int how = lua_type(L, 2) == LUA_TSTRING ? values[lnet_checkoption(L, 2, NULL, names)]
+                                          : (int)lnet_optinteger(L, 2, SHUT_RDWR);
   if (s->fd < 0) return pushclosed(L);
   if (shutdown(s->fd, how) != 0) return lnet_pusherror(L, errno);
   lua_pushboolean(L, 1);
@@ -1057,7 +1057,7 @@ static int sock_detach(lua_State *L) {
 }
 
 static int sock_gc(lua_State *L) {
-  lnet_Socket *s = (lnet_Socket *)luaL_checkudata(L, 1, LNET_SOCKET_MT);
+  lnet_Socket *s = (lnet_Socket *)lnet_checkudata(L, 1, LNET_SOCKET_MT);
   notifyclose(L, s->fd);
   closefd(s);
   return 0;
@@ -1240,6 +1240,7 @@ void lnet_open_socket(lua_State *L) {
   luaL_newmetatable(L, LNET_SOCKET_MT);
   luaL_setfuncs(L, metamethods, 0);
   luaL_newlib(L, methods);
+  lnet_names(L, methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "methods");
   lua_pushcclosure(L, sock_index, 1);
@@ -1248,6 +1249,7 @@ void lnet_open_socket(lua_State *L) {
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
   for (i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
     lua_pushinteger(L, constants[i].value);
     lua_setfield(L, -2, constants[i].name);

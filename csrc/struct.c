@@ -186,6 +186,26 @@ static void struct_error(lua_State *L, const char *fmt, ...) {
   }
 }
 
+/* CPython's TypeErrors (an argument of the wrong type) are Lua's argument
+ * errors, with CPython's text: "bad argument #1 to 'pack' (Struct() argument
+ * 1 must be a str or bytes object, not int)". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4), noreturn))
+#endif
+static void
+argerror(lua_State *L, int arg, const char *fmt, ...);
+
+static void argerror(lua_State *L, int arg, const char *fmt, ...) {
+  char msg[320];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  lnet_argerror(L, arg, msg);
+  for (;;) { /* not reached: lnet_argerror does not return */
+  }
+}
+
 /* The Lua type name in a Python-like wording for type errors. */
 static const char *type_name(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) return lua_isinteger(L, idx) ? "int" : "float";
@@ -777,8 +797,8 @@ static const char *getdata(lua_State *L, int idx, size_t *len) {
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tolstring(L, idx, len);
   b = lnet_tobuffer(L, idx);
   if (b == NULL) {
-    struct_error(L, "a bytes-like object is required, not '%s'", type_name(L, idx));
-    return NULL; /* not reached: struct_error raises */
+    argerror(L, idx, "a bytes-like object is required, not '%s'", type_name(L, idx));
+    return NULL; /* not reached: argerror raises */
   }
   *len = b->len;
   return b->data;
@@ -798,8 +818,8 @@ static int unpack_from_struct(lua_State *L, const Struct *s, int dataidx) {
   int oidx = dataidx + 1;
   if (!lua_isnoneornil(L, oidx)) {
     if (!lua_isinteger(L, oidx))
-      struct_error(L, "'%s' object cannot be interpreted as an integer",
-                   type_name(L, oidx));
+      argerror(L, oidx, "'%s' object cannot be interpreted as an integer",
+               type_name(L, oidx));
     off = lua_tointeger(L, oidx);
   }
   if (off < 0) {
@@ -857,8 +877,8 @@ static int iter_struct(lua_State *L, const Struct *s, int sidx, int dataidx) {
 
 static void checkformat(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TSTRING)
-    struct_error(L, "Struct() argument 1 must be a str or bytes object, not %s",
-                 type_name(L, idx));
+    argerror(L, idx, "Struct() argument 1 must be a str or bytes object, not %s",
+             type_name(L, idx));
 }
 
 /*
@@ -873,30 +893,29 @@ static void checkformat(lua_State *L, int idx) {
  */
 
 /* The compiled Struct of a method.  Methods are bound: argument 1 is only
- * checked to be a table, which catches a forgotten colon (S.pack(1, 2)); a
- * full identity check would cost ~3 ns per call. */
-static const Struct *bound(lua_State *L, const char *method) {
-  if (lua_type(L, 1) != LUA_TTABLE)
-    struct_error(L, "Struct method '%s' called without its object (use S:%s(...))",
-                 method, method);
+ * checked to be a table, which catches a forgotten colon (S.pack(1, 2):
+ * "calling 'pack' on bad self"); a full identity check would cost ~3 ns per
+ * call. */
+static const Struct *bound(lua_State *L) {
+  lnet_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "Struct");
   return (const Struct *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
 static int s_pack(lua_State *L) {
-  const Struct *s = bound(L, "pack");
+  const Struct *s = bound(L);
   return pack_struct(L, s, 2, lua_gettop(L) - 1);
 }
 
 static int s_unpack(lua_State *L) {
-  return unpack_struct(L, bound(L, "unpack"), 2);
+  return unpack_struct(L, bound(L), 2);
 }
 
 static int s_unpack_from(lua_State *L) {
-  return unpack_from_struct(L, bound(L, "unpack_from"), 2);
+  return unpack_from_struct(L, bound(L), 2);
 }
 
 static int s_iter_unpack(lua_State *L) {
-  return iter_struct(L, bound(L, "iter_unpack"), lua_upvalueindex(1), 2);
+  return iter_struct(L, bound(L), lua_upvalueindex(1), 2);
 }
 
 /* __tostring of LNET_STRUCT_MT: Struct('fmt'). */
@@ -940,6 +959,8 @@ static int s_new(lua_State *L) {
   luaL_setmetatable(L, LNET_STRUCT_MT);
   return 1;
 }
+
+static const luaL_Reg struct_new[] = {{"Struct", s_new}, {NULL, NULL}};
 
 /*
  * Module-level functions: the compiled-format cache is upvalue 1 (a table
@@ -1046,7 +1067,9 @@ void lnet_open_struct(lua_State *L) {
   count = (size_t *)lua_newuserdatauv(L, sizeof(size_t), 0);
   *count = 0;
   luaL_setfuncs(L, struct_cached_funcs, 2);
-  lua_pushcfunction(L, s_new);
-  lua_setfield(L, -2, "Struct");
+  luaL_setfuncs(L, struct_new, 0);
+  lnet_names(L, struct_cached_funcs, 0);
+  lnet_names(L, struct_new, 0);
+  lnet_names(L, struct_methods, 1);
   lua_setfield(L, -2, "struct");
 }

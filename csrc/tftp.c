@@ -240,14 +240,14 @@ static int fail(lua_State *L, const char *reason) {
 }
 
 static unsigned checkblock(lua_State *L, int arg) {
-  lua_Integer b = luaL_checkinteger(L, arg);
-  luaL_argcheck(L, b >= 0, arg, "block number must not be negative");
+  lua_Integer b = lnet_checkinteger(L, arg);
+  lnet_argcheck(L, b >= 0, arg, "block number must not be negative");
   return (unsigned)(b & 0xFFFF);
 }
 
 static size_t checkblksize(lua_State *L, int arg) {
-  lua_Integer b = luaL_optinteger(L, arg, LNET_TFTP_BLKSIZE);
-  luaL_argcheck(L, b >= LNET_TFTP_BLKSIZE_MIN && b <= LNET_TFTP_BLKSIZE_MAX, arg,
+  lua_Integer b = lnet_optinteger(L, arg, LNET_TFTP_BLKSIZE);
+  lnet_argcheck(L, b >= LNET_TFTP_BLKSIZE_MIN && b <= LNET_TFTP_BLKSIZE_MAX, arg,
                 "block size must be 8..65464");
   return (size_t)b;
 }
@@ -393,11 +393,11 @@ static int l_decode(lua_State *L) {
 static int l_data(lua_State *L) {
   size_t len, plen, from;
   unsigned block = checkblock(L, 1);
-  const char *s = luaL_checklstring(L, 2, &len);
+  const char *s = lnet_checklstring(L, 2, &len);
   luaL_Buffer b;
   char *out;
   from = lnet_subrange(L, len, 3, &plen);
-  luaL_argcheck(L, plen <= LNET_TFTP_BLKSIZE_MAX, 2, "payload larger than 65464 bytes");
+  lnet_argcheck(L, plen <= LNET_TFTP_BLKSIZE_MAX, 2, "payload larger than 65464 bytes");
   out = luaL_buffinitsize(L, &b, plen + 4);
   put16(out, LNET_TFTP_DATA);
   put16(out + 2, block);
@@ -408,8 +408,8 @@ static int l_data(lua_State *L) {
 
 /* An open Lua file (io.open, io.tmpfile, lnet.core.fs) at argument arg. */
 static FILE *checkfile(lua_State *L, int arg) {
-  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, arg, LUA_FILEHANDLE);
-  if (p->closef == NULL) luaL_argerror(L, arg, "attempt to use a closed file");
+  luaL_Stream *p = (luaL_Stream *)lnet_checkudata(L, arg, LUA_FILEHANDLE);
+  if (p->closef == NULL) lnet_argerror(L, arg, "attempt to use a closed file");
   return p->f;
 }
 
@@ -429,15 +429,15 @@ static int fileerror(lua_State *L, int err) {
 static int l_read_data(lua_State *L) {
   FILE *f = checkfile(L, 1);
   unsigned block = checkblock(L, 2);
-  lua_Integer n = luaL_checkinteger(L, 3);
+  lua_Integer n = lnet_checkinteger(L, 3);
   lnet_Buffer *into = NULL;
   luaL_Buffer lb;
   char *buf;
   size_t got;
-  luaL_argcheck(L, n >= 1 && n <= LNET_TFTP_BLKSIZE_MAX, 3, "size must be 1..65464");
+  lnet_argcheck(L, n >= 1 && n <= LNET_TFTP_BLKSIZE_MAX, 3, "size must be 1..65464");
   if (!lua_isnoneornil(L, 4)) {
-    into = (lnet_Buffer *)luaL_checkudata(L, 4, LNET_BUFFER_MT);
-    luaL_argcheck(L, into->cap >= (size_t)n + 4, 4, "buffer smaller than the packet");
+    into = (lnet_Buffer *)lnet_checkudata(L, 4, LNET_BUFFER_MT);
+    lnet_argcheck(L, into->cap >= (size_t)n + 4, 4, "buffer smaller than the packet");
     buf = into->data;
   } else {
     lua_settop(L, 3);
@@ -469,7 +469,7 @@ static int l_write_data(lua_State *L) {
   FILE *f = checkfile(L, 1);
   size_t n;
   const char *p = lnet_checkbytes(L, 2, &n);
-  luaL_argcheck(L, n >= 4 && get16(p) == LNET_TFTP_DATA, 2, "DATA packet expected");
+  lnet_argcheck(L, n >= 4 && get16(p) == LNET_TFTP_DATA, 2, "DATA packet expected");
   errno = 0;
   if (n > 4 && fwrite(p + 4, 1, n - 4, f) != n - 4) {
     int err = errno ? errno : EIO;
@@ -493,11 +493,11 @@ static int l_ack(lua_State *L) {
  * to 507 bytes so the packet fits in 512. */
 static int l_error(lua_State *L) {
   char out[LNET_TFTP_MAXREQ];
-  lua_Integer code = luaL_checkinteger(L, 1);
+  lua_Integer code = lnet_checkinteger(L, 1);
   const char *msg;
   size_t len;
-  luaL_argcheck(L, code >= 0 && code <= 0xFFFF, 1, "error code must be 0..65535");
-  msg = luaL_optstring(L, 2, code < NERRMSGS ? errmsgs[code] : "");
+  lnet_argcheck(L, code >= 0 && code <= 0xFFFF, 1, "error code must be 0..65535");
+  msg = lnet_optstring(L, 2, code < NERRMSGS ? errmsgs[code] : "");
   len = strlen(msg);
   if (len > sizeof(out) - 5) len = sizeof(out) - 5;
   put16(out, LNET_TFTP_ERROR);
@@ -552,7 +552,7 @@ static const char *add_opt(lua_State *L, int arg, ReqBuf *rb, OptSet *set,
     int isint = 0;
     lua_Integer v = lua_tointegerx(L, vi, &isint);
     if (lua_type(L, vi) != LUA_TNUMBER || !isint)
-      luaL_argerror(L, arg, "option values must be strings or integers");
+      lnet_argerror(L, arg, "option values must be strings or integers");
     vlen = (size_t)snprintf(tmp, sizeof(tmp), LUA_INTEGER_FMT, v);
     value = tmp;
   }
@@ -589,16 +589,16 @@ static const char *add_opts(lua_State *L, int idx, int arg, ReqBuf *rb) {
   size_t nlen;
   lua_Integer i, len;
   if (lua_isnoneornil(L, idx)) return NULL;
-  luaL_checktype(L, idx, LUA_TTABLE);
+  lnet_checktype(L, idx, LUA_TTABLE);
   set = lua_newuserdatauv(L, sizeof(OptSet), 0); /* too big for the C stack */
   set->n = 0;
   len = (lua_Integer)lua_rawlen(L, idx);
   if (len > 0) {
     for (i = 1; i <= len && reason == NULL; i++) {
       if (lua_rawgeti(L, idx, i) != LUA_TTABLE)
-        luaL_argerror(L, arg, "options must be {name, value} pairs");
+        lnet_argerror(L, arg, "options must be {name, value} pairs");
       if (lua_rawgeti(L, -1, 1) != LUA_TSTRING)
-        luaL_argerror(L, arg, "option names must be strings");
+        lnet_argerror(L, arg, "option names must be strings");
       lua_rawgeti(L, -2, 2);
       name = lua_tolstring(L, -2, &nlen); /* the pair table keeps it alive */
       reason = add_opt(L, arg, rb, set, name, nlen, lua_gettop(L));
@@ -610,7 +610,7 @@ static const char *add_opts(lua_State *L, int idx, int arg, ReqBuf *rb) {
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
       if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_argerror(L, arg, "option names must be strings");
+        lnet_argerror(L, arg, "option names must be strings");
       if (count < MAXNAMES) {
         names[count].s = lua_tolstring(L, -2, &names[count].len);
         count++;
@@ -641,8 +641,8 @@ static const char *add_opts(lua_State *L, int idx, int arg, ReqBuf *rb) {
 
 static int request(lua_State *L, unsigned op) {
   size_t flen, mlen;
-  const char *file = luaL_checklstring(L, 1, &flen);
-  const char *mode = luaL_optlstring(L, 2, "octet", &mlen);
+  const char *file = lnet_checklstring(L, 1, &flen);
+  const char *mode = lnet_optlstring(L, 2, "octet", &mlen);
   const char *reason;
   ReqBuf rb;
   if (flen == 0) return fail(L, "empty filename");
@@ -675,7 +675,7 @@ static int l_wrq(lua_State *L) {
 static int l_oack(lua_State *L) {
   ReqBuf rb;
   const char *reason;
-  luaL_checktype(L, 1, LUA_TTABLE);
+  lnet_checktype(L, 1, LUA_TTABLE);
   rb.n = 2;
   rb.over = 0;
   put16(rb.buf, LNET_TFTP_OACK);
@@ -692,7 +692,7 @@ static int l_oack(lua_State *L) {
 /* netascii_encode(chunk) -> wire bytes (stateless) */
 static int l_netascii_encode(lua_State *L) {
   size_t n, k;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = lnet_checklstring(L, 1, &n);
   luaL_Buffer b;
   char *out;
   k = lnet_netascii_size(s, n);
@@ -709,7 +709,7 @@ static int l_netascii_encode(lua_State *L) {
 /* netascii_size(chunk) -> length of netascii_encode(chunk) */
 static int l_netascii_size(lua_State *L) {
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = lnet_checklstring(L, 1, &n);
   lua_pushinteger(L, (lua_Integer)lnet_netascii_size(s, n));
   return 1;
 }
@@ -717,7 +717,7 @@ static int l_netascii_size(lua_State *L) {
 /* netascii_decode(chunk [, pending [, final]]) -> local bytes, pending */
 static int l_netascii_decode(lua_State *L) {
   size_t n, k;
-  const char *s = luaL_checklstring(L, 1, &n);
+  const char *s = lnet_checklstring(L, 1, &n);
   int pending = lua_toboolean(L, 2);
   int final = lua_toboolean(L, 3);
   luaL_Buffer b;
@@ -739,9 +739,9 @@ static int l_netascii_decode(lua_State *L) {
 /* optint(value [, min [, max]]) -> integer: strict decimal digits only */
 static int l_optint(lua_State *L) {
   size_t n, i;
-  const char *s = luaL_checklstring(L, 1, &n);
-  lua_Integer lo = luaL_optinteger(L, 2, 0);
-  lua_Integer hi = luaL_optinteger(L, 3, LUA_MAXINTEGER);
+  const char *s = lnet_checklstring(L, 1, &n);
+  lua_Integer lo = lnet_optinteger(L, 2, 0);
+  lua_Integer hi = lnet_optinteger(L, 3, LUA_MAXINTEGER);
   lua_Integer v = 0;
   if (n == 0) return fail(L, "empty number");
   for (i = 0; i < n; i++) {
@@ -785,6 +785,7 @@ static void setint(lua_State *L, const char *name, lua_Integer v) {
 void lnet_open_tftp(lua_State *L) {
   int i;
   luaL_newlib(L, funcs);
+  lnet_names(L, funcs, 0);
   setint(L, "RRQ", LNET_TFTP_RRQ);
   setint(L, "WRQ", LNET_TFTP_WRQ);
   setint(L, "DATA", LNET_TFTP_DATA);

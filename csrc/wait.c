@@ -122,7 +122,7 @@ static int l_gettime(lua_State *L) {
 
 /* core.sleep(seconds): blocks the whole process (use loop.sleep in tasks). */
 static int l_sleep(lua_State *L) {
-  double s = luaL_checknumber(L, 1);
+  double s = lnet_checknumber(L, 1);
   double deadline = lnet_now() + (s > 0 ? s : 0);
   lnet_Hook before;
   lnet_hookget(L, &before);
@@ -143,7 +143,7 @@ static int l_sleep(lua_State *L) {
 static int l_resume(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   int narg = lua_gettop(L) - 1, status, nres;
-  luaL_argexpected(L, co != NULL, 1, "thread");
+  lnet_argexpected(L, co != NULL, 1, "thread");
   if (co == L) return luaL_error(L, "cannot resume non-suspended coroutine");
   if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
     lua_pushboolean(L, 0);
@@ -195,7 +195,7 @@ static int itemfd(lua_State *L, int idx) {
     }
     lua_pushvalue(L, idx);
     lua_call(L, 1, 1);
-    fd = (int)luaL_checkinteger(L, -1);
+    fd = (int)lnet_checkinteger(L, -1);
     lua_pop(L, 1);
     return fd;
   }
@@ -213,11 +213,11 @@ static int l_select(lua_State *L) {
   lnet_Hook before;
   lnet_hookget(L, &before);
   nr = lua_isnoneornil(L, 1) ? 0
-                             : (luaL_checktype(L, 1, LUA_TTABLE), (int)lua_rawlen(L, 1));
+                             : (lnet_checktype(L, 1, LUA_TTABLE), (int)lua_rawlen(L, 1));
   nw = lua_isnoneornil(L, 2) ? 0
-                             : (luaL_checktype(L, 2, LUA_TTABLE), (int)lua_rawlen(L, 2));
+                             : (lnet_checktype(L, 2, LUA_TTABLE), (int)lua_rawlen(L, 2));
   if (!lua_isnoneornil(L, 3)) {
-    double t = luaL_checknumber(L, 3);
+    double t = lnet_checknumber(L, 3);
     dl = lnet_now() + (t > 0 ? t : 0);
   }
   lua_settop(L, 3);
@@ -274,7 +274,7 @@ static int l_select(lua_State *L) {
 /* core.onclose(fn | nil): install the function close() calls with the fd of
  * a socket it is about to close (lnet.loop wakes the fd's waiters). */
 static int l_onclose(lua_State *L) {
-  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 1)) lnet_checktype(L, 1, LUA_TFUNCTION);
   lua_settop(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, LNET_ONCLOSE_KEY);
   return 0;
@@ -287,6 +287,7 @@ static const luaL_Reg funcs[] = {
 
 void lnet_open_wait(lua_State *L) {
   luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
   lnet_pushwait(L);
   lua_setfield(L, -2, "WAIT");
   lua_pushinteger(L, LNET_READ);

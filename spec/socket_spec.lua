@@ -535,7 +535,7 @@ describe("closed sockets and resources", function()
   it("raises errors naming the function and argument for misuse", function()
     local s <close> = lnet.udp()
     assert.has_error(function() s.recvfrom(nil, 10) end,
-      "bad argument #1 to 'recvfrom' (lnet.socket expected, got nil)")
+      "calling 'recvfrom' on bad self (lnet.socket expected, got nil)")
     assert.has_error(function() s:recvfrom("many") end)
     assert.has_error(function() s:settimeout(-1) end)
     assert.has_error(function() s:sendto({}, "127.0.0.1", 1) end)
