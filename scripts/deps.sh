@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="lua5.4 liblua5.4-dev lua-busted luarocks tftpd-hpa tftp-hpa atftp curl busybox \
 lua-socket lua-cqueues lua-copas lua-check python3 tmux clang libclang-rt-14-dev \
-cppcheck clang-format pkg-config gcc make iproute2"
+cppcheck clang-format pkg-config gcc make iproute2 \
+lua-sec openssl libssl-dev ca-certificates"
 
 missing=""
 for p in $PKGS; do
