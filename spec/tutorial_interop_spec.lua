@@ -22,9 +22,11 @@ end
 local running = {}
 
 -- Run a shell command with `stdin` (a string) as its input; the wrapper prints
--- "[exit N]" when it ends.
+-- "[exit N]" when it ends.  Stopping the wrapper does not stop the command:
+-- `timeout` does, should a spec fail before the command ends by itself.
 local function start(cmd, stdin)
-  local p = proc.spawn("sh -c " .. proc.quote(cmd .. '; echo "[exit $?]"'), { stdin = stdin })
+  local line = ("timeout %d %s; echo \"[exit $?]\""):format(2 * T, cmd)
+  local p = proc.spawn("sh -c " .. proc.quote(line), { stdin = stdin })
   running[#running + 1] = p
   return p
 end
@@ -213,7 +215,9 @@ describe("group chat (tcp_chat_*.lua) with the tutorial's Python programs", func
   it("two of our clients chat through the tutorial's server, three turns each", function()
     if not need_python() then return pending("python3 missing") end
     local port = freeport()
-    local py = python("chat_tutorial_server.py", port)
+    -- (no wrapper shell: it never ends by itself, and stopping it must reach python3)
+    local py = proc.spawn(("python3 -u %s %d"):format(support("chat_tutorial_server.py"), port))
+    running[#running + 1] = py
     expect(py, "listening")
     local cmd = ("%slua5.4 %s --port %d --name "):format(proc.luaenv(), script("tcp_chat_client.lua"), port)
     local li, zhao = proc.interactive(cmd .. "li"), proc.interactive(cmd .. "zhao")
