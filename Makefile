@@ -9,7 +9,7 @@ PKG_LUA    := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/incl
 CFLAGS_STD := -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 OPT        ?= -O2
 CSRC       := $(sort $(wildcard csrc/*.c))
-CHDR       := $(wildcard csrc/*.h)
+CHDR       := $(wildcard csrc/*.h) $(wildcard csrc/backend/*.c)
 
 BUILD      := build
 ASAN_BUILD := build-asan

@@ -14,21 +14,6 @@
 
 #include "lnet.h"
 
-const char *lnet_family_name(int family) {
-  switch (family) {
-  case AF_INET:
-    return "inet";
-  case AF_INET6:
-    return "inet6";
-  case AF_UNIX:
-    return "unix";
-  case AF_UNSPEC:
-    return "unspec";
-  default:
-    return "?";
-  }
-}
-
 /* Push nil, message, code for a getaddrinfo failure; returns 3. */
 static int pushgaierror(lua_State *L, int rc) {
   if (rc == EAI_SYSTEM) return lnet_pusherror(L, errno);
@@ -257,6 +242,14 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
     buf[i] = '\0';
     return buf;
   }
+}
+
+int lnet_checkaddr(lua_State *L, lnet_Socket *s, int idx, struct sockaddr_storage *ss,
+                   socklen_t *len, int passive) {
+  char portbuf[32];
+  const char *host = lnet_checkstring(L, idx), *port = "0";
+  if (s->family != AF_UNIX) port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
+  return lnet_sockaddr(L, s->family, s->type, host, port, ss, len, passive);
 }
 
 /* lnet.getaddrinfo(host, port [, family [, type]]) -> array of

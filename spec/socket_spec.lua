@@ -71,6 +71,45 @@ describe("lnet core", function()
     assert.equal(lnet.SOCK_STREAM, d.type)
     d:close()
   end)
+
+  -- Each kind of socket has its own metatable, with the fields in its
+  -- __index table: the fields must be right for every kind, including
+  -- accepted sockets and both ends of a socketpair, and read-only in effect.
+  it("has family, type and proto right for every kind, accepted sockets included", function()
+    local kinds = {
+      { lnet.tcp(), lnet.AF_INET, lnet.SOCK_STREAM, 0 },
+      { lnet.udp("inet6"), lnet.AF_INET6, lnet.SOCK_DGRAM, 0 },
+      { lnet.socket(lnet.AF_INET, lnet.SOCK_DGRAM, lnet.IPPROTO_UDP), lnet.AF_INET, lnet.SOCK_DGRAM,
+        lnet.IPPROTO_UDP },
+      { lnet.socket("unix", "dgram"), lnet.AF_UNIX, lnet.SOCK_DGRAM, 0 },
+    }
+    local a, b = lnet.socketpair()
+    kinds[#kinds + 1] = { a, lnet.AF_UNIX, lnet.SOCK_STREAM, 0 }
+    kinds[#kinds + 1] = { b, lnet.AF_UNIX, lnet.SOCK_STREAM, 0 }
+    local c, peer, srv = tcp_pair()
+    kinds[#kinds + 1] = { peer, lnet.AF_INET, lnet.SOCK_STREAM, 0 }
+    for i, k in ipairs(kinds) do
+      local s = k[1]
+      assert.are.same({ k[2], k[3], k[4] }, { s.family, s.type, s.proto }, "kind " .. i)
+      assert.is_function(s.recv)
+      assert.is_nil(s.nosuchmethod)
+      assert.are.equal("lnet.socket", getmetatable(s).__name)
+      assert.is_false((pcall(function() s.family = 1 end))) -- a userdata has no fields to set
+    end
+    -- sockets of one kind share their metatable; other kinds have their own
+    local t2 = lnet.tcp()
+    assert.are.equal(getmetatable(kinds[1][1]), getmetatable(t2))
+    assert.are_not.equal(getmetatable(kinds[1][1]), getmetatable(kinds[2][1]))
+    for _, k in ipairs(kinds) do k[1]:close() end
+    t2:close(); srv:close(); c:close()
+  end)
+
+  it("sendall on a closed socket fails, even with nothing to send", function()
+    local s = lnet.tcp()
+    s:close()
+    assert.are.same({ nil, "closed", 9, 0 }, { s:sendall("") })
+    assert.are.same({ nil, "closed", 9, 0 }, { s:sendall("x") })
+  end)
 end)
 
 describe("UDP", function()

@@ -17,7 +17,7 @@ local core = require "lnet.core"
 
 local M = {}
 for k, v in pairs(core) do
-  if type(k) == "string" and not k:match("^_") and k ~= "methods" and k ~= "resume"
+  if type(k) == "string" and not k:match("^_") and k ~= "resume"
       and k ~= "WAIT" and k ~= "READ" and k ~= "WRITE" and type(v) ~= "table" then
     M[k] = v
   end
