@@ -273,7 +273,7 @@ describe("UDP chat (udp_chat.lua) with the tutorial's Python program", function(
     local mok = me.close()
     local mout = me.output()
     -- the tutorial's program never ends by itself: stop it
-    os.execute("pkill -f " .. proc.quote("udp_chat_tutorial.py " .. pport) .. " 2>/dev/null")
+    proc.killall("udp_chat_tutorial.py " .. pport)
     py.close()
     me.remove()
     py.remove()

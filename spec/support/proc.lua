@@ -140,6 +140,25 @@ function M.interactive(cmd, limit)
   return p
 end
 
+--- Send a signal (default TERM) to every process whose command line contains
+-- `text` (plain); returns how many.  Reads /proc itself: pkill hangs when the
+-- ASan runtime is preloaded into it (make test-asan preloads it everywhere).
+function M.killall(text, sig)
+  local n = 0
+  local ls = assert(io.popen("ls /proc"))
+  for pid in ls:lines() do
+    local f = pid:match("^%d+$") and io.open("/proc/" .. pid .. "/cmdline", "rb")
+    local cmd = f and (f:read("a") or ""):gsub("%z", " ")
+    if f then f:close() end
+    if cmd and cmd:find(text, 1, true) then
+      os.execute(("kill -%s %s 2>/dev/null"):format(sig or "TERM", pid))
+      n = n + 1
+    end
+  end
+  ls:close()
+  return n
+end
+
 --- Skip (pending) when a program is missing, but fail under CI=true:
 -- a missing peer must make CI red, not silently skip.
 function M.need(program)
