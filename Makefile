@@ -10,11 +10,26 @@ CFLAGS_STD := -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -Wshadow -Wstri
 OPT        ?= -O2
 CSRC       := $(sort $(wildcard csrc/*.c))
 CHDR       := $(wildcard csrc/*.h) $(wildcard csrc/backend/*.c)
+# lnet.tls: its own module over OpenSSL, so the core builds without it; where
+# OpenSSL is missing, a stub whose require says so in one line.
+TLSSRC     := csrc/tls/tls.c csrc/tls/context.c csrc/tls/peercert.c
+TLSHDR     := csrc/tls/tls.h csrc/lnet.h csrc/lnet_api.h
+HAVE_SSL   := $(shell pkg-config --exists openssl 2>/dev/null && echo yes)
+ifeq ($(HAVE_SSL),yes)
+TLSIN      := $(TLSSRC)
+TLSFLAGS   := $(shell pkg-config --cflags openssl)
+TLSLIBS    := $(shell pkg-config --libs openssl)
+else
+TLSIN      := csrc/tls/stub.c
+endif
 
 BUILD      := build
 ASAN_BUILD := build-asan
 CORE       := $(BUILD)/lnet/core.so
 ASAN_CORE  := $(ASAN_BUILD)/lnet/core.so
+TLS        := $(BUILD)/lnet/tls.so
+ASAN_TLS   := $(ASAN_BUILD)/lnet/tls.so
+ASANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 # Paths that put the source tree's Lua files and the built core first.
 LPATH      := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
@@ -35,7 +50,7 @@ all: build
 deps:
 	@sh scripts/deps.sh
 
-build: $(CORE)
+build: $(CORE) $(TLS)
 
 $(CORE): $(CSRC) $(CHDR) Makefile
 	@mkdir -p $(dir $@)
@@ -43,23 +58,30 @@ $(CORE): $(CSRC) $(CHDR) Makefile
 
 $(ASAN_CORE): $(CSRC) $(CHDR) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_STD) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all $(PKG_LUA) -shared -o $@ $(CSRC)
+	$(CC) $(CFLAGS_STD) $(ASANFLAGS) $(PKG_LUA) -shared -o $@ $(CSRC)
+
+$(TLS): $(TLSIN) $(TLSHDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_STD) $(OPT) $(PKG_LUA) -Icsrc $(TLSFLAGS) -shared -o $@ $(TLSIN) $(TLSLIBS) $(LDFLAGS)
+
+$(ASAN_TLS): $(TLSIN) $(TLSHDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_STD) $(ASANFLAGS) $(PKG_LUA) -Icsrc $(TLSFLAGS) -shared -o $@ $(TLSIN) $(TLSLIBS)
 
 test: deps build
 	@$(call RUNENV,$(BUILD)) sh scripts/run-specs.sh $(BUSTED) -- $(SPECS)
 
-test-asan: deps $(ASAN_CORE)
+test-asan: deps $(ASAN_CORE) $(ASAN_TLS)
 	@$(call RUNENV,$(ASAN_BUILD)) $(ASAN_ENV) LNET_ASAN=1 sh scripts/run-specs.sh $(BUSTED) -- $(SPECS)
 
 lint:
-	@echo "lint: clang-format"; clang-format --dry-run --Werror $(CSRC) $(CHDR) fuzz/*.c bench/*.c
+	@echo "lint: clang-format"; clang-format --dry-run --Werror $(CSRC) $(CHDR) csrc/tls/*.[ch] fuzz/*.c bench/*.c
 	@echo "lint: cppcheck"; cppcheck -q --error-exitcode=1 --enable=warning,portability,performance \
 	  --std=c11 --inline-suppr -D_GNU_SOURCE --suppress=missingIncludeSystem --suppress=missingInclude csrc
 	@echo "lint: luacheck"; luacheck -q lua spec examples bench
 
 format:
-	clang-format -i $(CSRC) $(CHDR) fuzz/*.c bench/*.c
+	clang-format -i $(CSRC) $(CHDR) csrc/tls/*.[ch] fuzz/*.c bench/*.c
 
 repl: build
 	@$(call RUNENV,$(BUILD)) $(LUA) -e 'lnet = require "lnet"' -i

@@ -330,23 +330,29 @@ static int itemfd(lua_State *L, int idx) {
                     luaL_typename(L, idx));
 }
 
-/* Fill fds from the lists at 1 (read) and 2 (write); returns 1 when an
- * item is readable already (bytes pending in a stream: no poll needed). */
+/* Is read item i a stream with bytes pending (readable without the fd)? */
+static int pendingitem(lua_State *L, int i) {
+  lnet_Socket *s;
+  int yes;
+  lua_rawgeti(L, 1, i + 1);
+  s = lnet_tostream(L, -1);
+  yes = s != NULL && s->fd >= 0 && lnet_pending(s) > 0;
+  lua_pop(L, 1);
+  return yes;
+}
+
+/* Fill fds from the lists at 1 (read) and 2 (write); returns 1 when a read
+ * item has bytes pending already (then poll() does not wait). */
 static int selectfds(lua_State *L, struct pollfd *fds, int nr, int n) {
   int i, found = 0;
   for (i = 0; i < n; i++) {
     int list = i < nr ? 1 : 2, k = i < nr ? i + 1 : i - nr + 1;
-    lnet_Socket *s;
     lua_rawgeti(L, list, k);
     fds[i].fd = itemfd(L, -1);
     fds[i].events = (short)(list == 1 ? POLLIN : POLLOUT);
     fds[i].revents = 0;
-    s = list == 1 ? lnet_tostream(L, -1) : NULL;
-    if (s != NULL && s->fd >= 0 && lnet_pending(s) > 0) {
-      fds[i].revents = POLLIN;
-      found = 1;
-    }
     lua_pop(L, 1);
+    if (list == 1 && pendingitem(L, i)) found = 1;
   }
   return found;
 }
@@ -358,7 +364,8 @@ static int selected(lua_State *L, const struct pollfd *fds, int nr, int n) {
   lua_newtable(L);
   lua_newtable(L);
   for (i = 0; i < n; i++) {
-    if (fds[i].revents == 0 || fds[i].fd < 0) continue;
+    if (fds[i].fd < 0 || (fds[i].revents == 0 && (i >= nr || !pendingitem(L, i))))
+      continue;
     if (i < nr) {
       lua_rawgeti(L, 1, i + 1);
       lua_rawseti(L, 5, ++kr);
