@@ -18,9 +18,12 @@ local args = require "lib.args"
 local lnet = require "lnet"
 local loop = require "lnet.loop"
 
-local opt = args.parse{
+local tlsopt = require "lib.tlsopt"
+
+local opt = args.parse(tlsopt.options({
   usage = "lua5.4 examples/netassist.lua (--udp | --tcp) (--listen [HOST:]PORT | --connect HOST:PORT)\n"
-    .. "       [--to HOST:PORT] [--hex] [--eol lf|crlf|none]",
+    .. "       [--to HOST:PORT] [--hex] [--eol lf|crlf|none]\n"
+    .. "       [--tls (--cert F --key F | --cafile F | --insecure)]",
   about = [[
 A terminal network debugging assistant: every message received is shown with
 its time, peer, length, text and hex; every line typed is sent.
@@ -29,7 +32,9 @@ its time, peer, length, text and hex; every line typed is sent.
   TCP: --connect HOST:PORT is a client; --listen is a server for several
        clients: a typed line goes to every client, "@N text" to client #N.
        At the end of input a client half-closes and waits for the server.
---hex: type bytes as hex ("31 32 0a"), nothing is added to them.]],
+--hex: type bytes as hex ("31 32 0a"), nothing is added to them.
+--tls: TCP over TLS; a server needs --cert and --key, a client verifies the
+       server (against --cafile, or the system's CAs) unless --insecure.]],
   { "udp", false, "use UDP (the default)" },
   { "tcp", false, "use TCP" },
   { "listen", "", "UDP: bind here; TCP: be a server here", "[HOST:]PORT" },
@@ -37,7 +42,7 @@ its time, peer, length, text and hex; every line typed is sent.
   { "to", "", "UDP: send typed lines here", "HOST:PORT" },
   { "hex", false, "typed lines are hex bytes" },
   { "eol", "none", "added to each typed line (NetAssist adds nothing)", "lf|crlf|none" },
-}
+}, tlsopt.server_options, tlsopt.client_options))
 
 -- "8080" -> "127.0.0.1", 8080; "0.0.0.0:8080" -> "0.0.0.0", 8080; "[::1]:80" too.
 local function hostport(s, defaulthost)
@@ -64,6 +69,7 @@ if (opt.listen ~= "") == (opt.connect ~= "") and (tcp or opt.to == "") then
 end
 if not tcp and opt.connect ~= "" then usage("--connect is for TCP; with UDP use --to") end
 if tcp and opt.to ~= "" then usage("--to is for UDP") end
+if opt.tls and not tcp then usage("--tls is for TCP") end
 local EOLS = { lf = "\n", crlf = "\r\n", none = "" }
 local eol = EOLS[opt.eol]
 if not eol then usage("--eol is lf, crlf or none") end
@@ -187,9 +193,11 @@ local function tcp_client()
   c:settimeout(10)
   local ok, err = c:connect(host, port)
   if not ok then args.fail(("netassist: cannot connect to %s: %s"):format(addr(host, port), err)) end
+  c = tlsopt.wrap_client(c, host, opt) -- with --tls: the handshake, under the same 10 s
   c:settimeout(nil)
   local peer = addr(host, port)
-  say("TCP connected to %s from %s", peer, addr(c:getsockname()))
+  say("TCP connected to %s from %s%s", peer, addr(c:getsockname()),
+    opt.tls and " (" .. c:version() .. ")" or "")
 
   return function()
     -- Receiving task: when the server closes, the whole program ends.
@@ -221,7 +229,8 @@ local function tcp_server()
   local ok, err = srv:bind(host, port)
   if ok then ok, err = srv:listen() end
   if not ok then args.fail(("netassist: cannot listen on %s: %s"):format(addr(host, port), err)) end
-  say("TCP server on %s, waiting for clients", addr(srv:getsockname()))
+  local ctx = tlsopt.server_context(opt) -- nil without --tls
+  say("TCP server on %s%s, waiting for clients", addr(srv:getsockname()), ctx and " (TLS)" or "")
 
   local clients, nextid = {}, 1 -- id -> { sock = , name = "#1 127.0.0.1:5555" }
 
@@ -229,6 +238,17 @@ local function tcp_server()
     -- One task per client: show what it sends, notice when it leaves.
     local function serve(id)
       local cl = clients[id]
+      if ctx then -- the TLS handshake, in this client's task, bounded
+        cl.sock:settimeout(10)
+        local ts, e = ctx:wrap(cl.sock)
+        if not ts then
+          say("%s: TLS handshake failed: %s", cl.name, e)
+          clients[id] = nil
+          return
+        end
+        ts:settimeout(nil)
+        cl.sock, cl.ready = ts, true
+      end
       while true do
         local data, e = cl.sock:recv(65535)
         if not data or data == "" then
@@ -248,7 +268,7 @@ local function tcp_server()
         if c then
           local id = nextid
           nextid = nextid + 1
-          clients[id] = { sock = c, name = ("#%d %s"):format(id, addr(h, p)) }
+          clients[id] = { sock = c, name = ("#%d %s"):format(id, addr(h, p)), ready = not ctx }
           say("%s connected", clients[id].name)
           loop.spawn(serve, id)
         else
@@ -266,7 +286,7 @@ local function tcp_server()
       end
       local any = false
       for id, cl in pairs(clients) do
-        if not only or tonumber(only) == id then
+        if cl.ready and (not only or tonumber(only) == id) then
           any = true
           local n, e = cl.sock:sendall(data)
           if n then sent(cl.name, data) else say("send error to %s: %s", cl.name, e) end

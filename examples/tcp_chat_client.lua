@@ -1,6 +1,7 @@
 -- tcp_chat_client.lua: the tutorial's two-thread chat client, with two tasks.
 --
 --   lua5.4 examples/tcp_chat_client.lua [--host 127.0.0.1] [--port 8888]
+--   lua5.4 examples/tcp_chat_client.lua --tls --cafile ca.pem
 --
 -- Asks for a user name, then at the same time reads the keyboard (sending
 -- each line as "<name>说<line>", the tutorial's wire format) and prints what
@@ -11,23 +12,28 @@ package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
 local args = require "lib.args" -- also finds this tree's lnet when run from a clone
 local lnet = require "lnet"
 local loop = require "lnet.loop"
+local tlsopt = require "lib.tlsopt"
 
-local opts = args.parse{
-  usage = "lua5.4 examples/tcp_chat_client.lua [--host H] [--port P] [--name N]",
+local opts = args.parse(tlsopt.options({
+  usage = "lua5.4 examples/tcp_chat_client.lua [--host H] [--port P] [--name N]\n"
+    .. "       [--tls [--cafile F | --insecure]]",
   about = "Chat through tcp_chat_server.lua; type \"bye\" (or Ctrl-D) to leave.",
   { "host", "127.0.0.1", "chat server address" },
   { "port", 8888, "chat server port" },
   { "name", "", "user name (default: asked on the terminal)" },
-}
+}, tlsopt.client_options))
 if opts.name == "" then opts.name = nil end
 
 local stdin = loop.stdin()
 local sock = assert(lnet.tcp())
+sock:settimeout(10)
 local ok, err = sock:connect(opts.host, opts.port)
 if not ok then
   io.stderr:write(("cannot connect to %s:%s: %s\n"):format(opts.host, opts.port, err))
   os.exit(1)
 end
+sock = tlsopt.wrap_client(sock, opts.host, opts) -- with --tls: the TLS handshake
+sock:settimeout(nil)
 
 local name = opts.name
 if not name then

@@ -1,6 +1,7 @@
 -- tcp_chat_server.lua: the tutorial's multi-threaded chat server, with tasks.
 --
 --   lua5.4 examples/tcp_chat_server.lua [--host 127.0.0.1] [--port 8888]
+--   lua5.4 examples/tcp_chat_server.lua --tls --cert server.pem --key server.key
 --
 -- Every message a client sends is relayed to every connected client.  A
 -- message ending in "bye" makes its sender leave.  The Python version starts
@@ -18,13 +19,15 @@ package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
 local args = require "lib.args" -- also finds this tree's lnet when run from a clone
 local lnet = require "lnet"
 local loop = require "lnet.loop"
+local tlsopt = require "lib.tlsopt"
 
-local opts = args.parse{
-  usage = "lua5.4 examples/tcp_chat_server.lua [--host H] [--port P]",
+local opts = args.parse(tlsopt.options({
+  usage = "lua5.4 examples/tcp_chat_server.lua [--host H] [--port P] [--tls --cert F --key F]",
   about = "Relays every message to every connected client; \"bye\" makes its sender leave.",
   { "host", "127.0.0.1", "address to listen on" },
   { "port", 8888, "TCP port" },
-}
+}, tlsopt.server_options))
+local tlsctx = tlsopt.server_context(opts) -- nil without --tls
 
 -- Each client's output queue is its unsent part of one shared list of
 -- messages (below): a client whose queue grows past this many bytes cannot
@@ -157,19 +160,35 @@ if not bound then -- e.g. "address already in use": say so, no traceback
   io.stderr:write(("tcp_chat_server: cannot listen on %s:%s: %s\n"):format(opts.host, opts.port, berr))
   os.exit(1)
 end
-log("chat server listening on %s:%s", server:getsockname())
+local lhost, lport = server:getsockname()
+log("chat server listening on %s:%s%s", lhost, lport, tlsctx and " (TLS)" or "")
+
+-- A new client joins: with --tls after its handshake, which runs in a task
+-- of its own (bounded by 10 s), so that a slow or bad client holds up no one.
+local function join(sock, peer)
+  if tlsctx then
+    sock:settimeout(10)
+    local ts, err = tlsctx:wrap(sock)
+    if not ts then return log("%s: TLS handshake failed: %s", peer, err) end
+    ts:settimeout(nil)
+    sock = ts
+  end
+  local c = { sock = sock, peer = peer, pos = last + 1 }
+  clients[c] = true
+  count = count + 1
+  log("%s joined, %d online", c.peer, count)
+  c.reader = loop.spawn(reader, c)
+  c.writer = loop.spawn(writer, c)
+end
 
 -- The accept loop: the tutorial's main().
 local function main()
   while true do
     local sock, host, port = server:accept()
-    if sock then
-      local c = { sock = sock, peer = host .. ":" .. port, pos = last + 1 }
-      clients[c] = true
-      count = count + 1
-      log("%s joined, %d online", c.peer, count)
-      c.reader = loop.spawn(reader, c)
-      c.writer = loop.spawn(writer, c)
+    if sock and tlsctx then
+      loop.spawn(join, sock, host .. ":" .. port)
+    elseif sock then
+      join(sock, host .. ":" .. port)
     else
       log("accept failed: %s", host) -- e.g. too many open files: wait a little
       loop.sleep(0.1)

@@ -17,6 +17,10 @@ epoll/poll in which blocking-looking socket calls suspend only their task.]],
 dependencies = {
   "lua >= 5.4, < 5.5",
 }
+external_dependencies = {
+  -- lnet.tls (lnet/tls.so) links OpenSSL 3: Debian's libssl-dev
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
+}
 build = {
   type = "builtin",
   modules = {
@@ -31,10 +35,18 @@ build = {
       defines = { "_GNU_SOURCE" },
       libraries = { "m" },
     },
+    ["lnet.tls"] = {
+      sources = { "csrc/tls/tls.c", "csrc/tls/context.c", "csrc/tls/peercert.c" },
+      incdirs = { "csrc", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)" },
+      defines = { "_GNU_SOURCE" },
+      libraries = { "ssl", "crypto" },
+    },
     ["lnet"] = "lua/lnet/init.lua",
     ["lnet.loop"] = "lua/lnet/loop.lua",
     ["lnet.struct"] = "lua/lnet/struct.lua",
     ["lnet.tftp"] = "lua/lnet/tftp.lua",
+    ["lnet.tls.connect"] = "lua/lnet/tls/connect.lua",
     ["lnet.tftp.path"] = "lua/lnet/tftp/path.lua",
     ["lnet.tftp.server"] = "lua/lnet/tftp/server.lua",
     ["lnet.tftp.transfer"] = "lua/lnet/tftp/transfer.lua",

@@ -189,6 +189,26 @@ describe("misuse errors name the function", function()
     walk_functions(core.fs, FS, "lnet.core.fs")
   end)
 
+  it("for lnet.tls: the module, contexts and TLS sockets", function()
+    local ok, tls = pcall(require, "lnet.tls")
+    assert(ok, tls)
+    walk_functions(tls, { context = { { 5 }, 1 }, connect = { { T, 443 }, 1 } }, "lnet.tls")
+    local ctx = tls.context { verify = false }
+    walk_methods(ctx, methods_of(ctx), { wrap = { { T }, 1 } }, "context")
+    local a, b = core.socketpair()
+    local ts = ctx:wrap(a, { handshake = false })
+    local TLS = {
+      handshake = false, shutdown = false, unwrap = false, sock = false, version = false,
+      cipher = false, alpn = false, servername = false, getpeercert = false,
+    }
+    for name, case in pairs(SOCKET) do -- the stream methods it shares with sockets
+      if methods_of(ts)[name] and TLS[name] == nil then TLS[name] = case end
+    end
+    walk_methods(ts, methods_of(ts), TLS, "tls socket")
+    ts:close()
+    b:close()
+  end)
+
   it("counts the argument as the user sees it", function()
     local s <close> = core.udp()
     -- the regression of issue 11: this said "bad argument #2 to '?'"
