@@ -224,8 +224,8 @@ local do_get
 --   see `sock:setspin`).
 -- @return bytes received, or `nil, message, tftp_error_code, errno` (the code
 --   is the one received from or sent to the server, nil for local failures;
---   errno is set when writing the local file failed, `file:write`'s or a
---   sink's third result)
+--   errno is set when the local file failed: creating, writing, closing or
+--   renaming it, or a sink function's third result)
 function M.get(host, remote, opts)
   local c, cerr = client_setup(host, remote, opts, "get")
   if not c then return nil, cerr end
@@ -396,7 +396,8 @@ end
 --   `spin` (microseconds `run` lets the loop busy-poll before sleeping, 200;
 --   see `loop.setspin`; 0 turns it off),
 --   `log` (function(event), event fields: `event` ("done", "busy", "crash"),
---   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`)
+--   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`,
+--   `errno`: the local file's errno when a file failed)
 -- @return server object (fields `port`, `host`; methods `start`, `run`, `close`),
 --   or nil, message
 function M.server(cfg)
