@@ -18,18 +18,21 @@
 
 /* ---------------------------------------------------------------- C layer */
 
-static const char *const opnames[] = {NULL, "RRQ", "WRQ", "DATA", "ACK", "ERROR", "OACK"};
+static const char *const opnames[] = {
+    [LNET_TFTP_RRQ] = "RRQ", [LNET_TFTP_WRQ] = "WRQ",     [LNET_TFTP_DATA] = "DATA",
+    [LNET_TFTP_ACK] = "ACK", [LNET_TFTP_ERROR] = "ERROR", [LNET_TFTP_OACK] = "OACK",
+};
 
 static const char *const errmsgs[] = {
-    "Not defined, see error message",
-    "File not found",
-    "Access violation",
-    "Disk full or allocation exceeded",
-    "Illegal TFTP operation",
-    "Unknown transfer ID",
-    "File already exists",
-    "No such user",
-    "Option negotiation refused",
+    [LNET_TFTP_ERR_UNDEFINED] = "Not defined, see error message",
+    [LNET_TFTP_ERR_NOT_FOUND] = "File not found",
+    [LNET_TFTP_ERR_ACCESS] = "Access violation",
+    [LNET_TFTP_ERR_DISK_FULL] = "Disk full or allocation exceeded",
+    [LNET_TFTP_ERR_ILLEGAL] = "Illegal TFTP operation",
+    [LNET_TFTP_ERR_UNKNOWN_TID] = "Unknown transfer ID",
+    [LNET_TFTP_ERR_EXISTS] = "File already exists",
+    [LNET_TFTP_ERR_NO_USER] = "No such user",
+    [LNET_TFTP_ERR_OPTION] = "Option negotiation refused",
 };
 #define NERRMSGS ((int)(sizeof(errmsgs) / sizeof(errmsgs[0])))
 
@@ -413,13 +416,6 @@ static FILE *checkfile(lua_State *L, int arg) {
   return p->f;
 }
 
-static int fileerror(lua_State *L, int err) {
-  lua_pushnil(L);
-  lua_pushstring(L, strerror(err));
-  lua_pushinteger(L, err);
-  return 3;
-}
-
 /* read_data(file, block, n [, buf]) -> packet, payload bytes
  *                                   | nil, message, errno
  * The DATA packet for the next n (1..65464) bytes of file, read straight
@@ -450,7 +446,7 @@ static int l_read_data(lua_State *L) {
   if (got < (size_t)n && ferror(f)) {
     int err = errno ? errno : EIO;
     clearerr(f);
-    return fileerror(L, err);
+    return lnet_pusherror(L, err);
   }
   if (into) {
     into->len = got + 4;
@@ -474,7 +470,7 @@ static int l_write_data(lua_State *L) {
   if (n > 4 && fwrite(p + 4, 1, n - 4, f) != n - 4) {
     int err = errno ? errno : EIO;
     clearerr(f);
-    return fileerror(L, err);
+    return lnet_pusherror(L, err);
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -792,25 +788,25 @@ void lnet_open_tftp(lua_State *L) {
   setint(L, "ACK", LNET_TFTP_ACK);
   setint(L, "ERROR", LNET_TFTP_ERROR);
   setint(L, "OACK", LNET_TFTP_OACK);
-  setint(L, "ERR_UNDEFINED", 0);
-  setint(L, "ERR_NOT_FOUND", 1);
-  setint(L, "ERR_ACCESS", 2);
-  setint(L, "ERR_DISK_FULL", 3);
-  setint(L, "ERR_ILLEGAL", 4);
-  setint(L, "ERR_UNKNOWN_TID", 5);
-  setint(L, "ERR_EXISTS", 6);
-  setint(L, "ERR_NO_USER", 7);
-  setint(L, "ERR_OPTION", 8);
+  setint(L, "ERR_UNDEFINED", LNET_TFTP_ERR_UNDEFINED);
+  setint(L, "ERR_NOT_FOUND", LNET_TFTP_ERR_NOT_FOUND);
+  setint(L, "ERR_ACCESS", LNET_TFTP_ERR_ACCESS);
+  setint(L, "ERR_DISK_FULL", LNET_TFTP_ERR_DISK_FULL);
+  setint(L, "ERR_ILLEGAL", LNET_TFTP_ERR_ILLEGAL);
+  setint(L, "ERR_UNKNOWN_TID", LNET_TFTP_ERR_UNKNOWN_TID);
+  setint(L, "ERR_EXISTS", LNET_TFTP_ERR_EXISTS);
+  setint(L, "ERR_NO_USER", LNET_TFTP_ERR_NO_USER);
+  setint(L, "ERR_OPTION", LNET_TFTP_ERR_OPTION);
   setint(L, "MAX_REQUEST", LNET_TFTP_MAXREQ);
   setint(L, "BLKSIZE", LNET_TFTP_BLKSIZE);
   setint(L, "BLKSIZE_MIN", LNET_TFTP_BLKSIZE_MIN);
   setint(L, "BLKSIZE_MAX", LNET_TFTP_BLKSIZE_MAX);
-  setint(L, "TIMEOUT_MIN", 1);
-  setint(L, "TIMEOUT_MAX", 255);
-  setint(L, "WINDOWSIZE_MIN", 1);
-  setint(L, "WINDOWSIZE_MAX", 65535);
-  lua_createtable(L, 6, 0);
-  for (i = 1; i <= 6; i++) {
+  setint(L, "TIMEOUT_MIN", LNET_TFTP_TIMEOUT_MIN);
+  setint(L, "TIMEOUT_MAX", LNET_TFTP_TIMEOUT_MAX);
+  setint(L, "WINDOWSIZE_MIN", LNET_TFTP_WINDOWSIZE_MIN);
+  setint(L, "WINDOWSIZE_MAX", LNET_TFTP_WINDOWSIZE_MAX);
+  lua_createtable(L, LNET_TFTP_OACK, 0);
+  for (i = LNET_TFTP_RRQ; i <= LNET_TFTP_OACK; i++) {
     lua_pushstring(L, opnames[i]);
     lua_rawseti(L, -2, i);
   }

@@ -15,11 +15,26 @@
 #define LNET_TFTP_ERROR 5
 #define LNET_TFTP_OACK 6
 
+/* Error codes (RFC 1350, RFC 2347). */
+#define LNET_TFTP_ERR_UNDEFINED 0 /* not defined, see the message */
+#define LNET_TFTP_ERR_NOT_FOUND 1
+#define LNET_TFTP_ERR_ACCESS 2
+#define LNET_TFTP_ERR_DISK_FULL 3
+#define LNET_TFTP_ERR_ILLEGAL 4
+#define LNET_TFTP_ERR_UNKNOWN_TID 5
+#define LNET_TFTP_ERR_EXISTS 6
+#define LNET_TFTP_ERR_NO_USER 7
+#define LNET_TFTP_ERR_OPTION 8 /* option negotiation refused */
+
 /* Limits. */
 #define LNET_TFTP_MAXREQ 512 /* RFC 2347: a request (and our OACK) fits in 512 */
 #define LNET_TFTP_BLKSIZE 512
 #define LNET_TFTP_BLKSIZE_MIN 8
 #define LNET_TFTP_BLKSIZE_MAX 65464
+#define LNET_TFTP_TIMEOUT_MIN 1 /* RFC 2349 */
+#define LNET_TFTP_TIMEOUT_MAX 255
+#define LNET_TFTP_WINDOWSIZE_MIN 1 /* RFC 7440 */
+#define LNET_TFTP_WINDOWSIZE_MAX 65535
 /* A name and a value need at least 4 bytes, so 512 bytes hold fewer. */
 #define LNET_TFTP_MAXOPTS 128
 

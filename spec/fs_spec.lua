@@ -3,6 +3,13 @@ local core = require "lnet.core"
 local proc = require "spec.support.proc"
 local fs = core.fs
 
+-- fs fails with lnet's nil, message, errno; the message is lnet's for that errno.
+local function fails(errno, f, msg, err, what)
+  assert.is_nil(f, what)
+  assert.equal(errno, err, what)
+  assert.equal(core.strerror(errno), msg, what)
+end
+
 local function sh(cmd)
   assert(os.execute(cmd))
 end
@@ -53,27 +60,48 @@ describe("lnet.core.fs", function()
     assert.equal("closed file", io.type(f))
   end)
 
-  it("says file not found for a missing file", function()
-    local f, code, msg = fs.open_read(root, "nope.txt")
-    assert.is_nil(f)
-    assert.equal(1, code)
-    assert.equal("file not found", msg)
+  it("exports the errnos it returns, by name", function()
+    assert.same({ 2, 13, 40, 20, 21, 17, 28, 122 }, -- Linux's numbers
+      { fs.ENOENT, fs.EACCES, fs.ELOOP, fs.ENOTDIR, fs.EISDIR, fs.EEXIST, fs.ENOSPC, fs.EDQUOT })
   end)
 
+  it("says ENOENT for a missing file or a missing directory on the way", function()
+    local f, msg, err = fs.open_read(root, "nope.txt")
+    fails(fs.ENOENT, f, msg, err)
+    assert.equal("no such file or directory", msg)
+    fails(fs.ENOENT, fs.open_read(root, "nodir/x.txt"))
+  end)
+
+  -- refused names: EACCES, before anything is opened below the root
   for _, name in ipairs { "../outside/s.txt", "sub/../../outside/s.txt", "..", ".", "/etc/passwd",
-    "//etc/passwd", "sub//b.txt", "./a.txt", "..\\..\\x", "a\1b", "a.txt\0.png", "sub/",
-    "sub", "out-link", "out-dir/s.txt", "in-link", "fifo", "" } do
-    it("refuses " .. ("%q"):format(name) .. " with an access violation", function()
-      local f, code = fs.open_read(root, name)
-      assert.is_nil(f)
-      assert.equal(2, code)
+    "//etc/passwd", "sub//b.txt", "./a.txt", "..\\..\\x", "a\1b", "a.txt\0.png", "sub/", "" } do
+    it("refuses the name " .. ("%q"):format(name) .. " with EACCES", function()
+      local f, msg, err = fs.open_read(root, name)
+      fails(fs.EACCES, f, msg, err)
+      assert.equal("permission denied", msg)
     end)
   end
 
+  it("refuses a symlink anywhere in the name with ELOOP, even one staying inside", function()
+    for _, name in ipairs { "out-link", "in-link", "out-dir/s.txt", "out-dir/nope" } do
+      local f, msg, err = fs.open_read(root, name)
+      fails(fs.ELOOP, f, msg, err, name)
+      assert.equal("too many levels of symbolic links", msg)
+    end
+  end)
+
+  it("refuses what is not a regular file: EISDIR, ENOTDIR, EACCES for a FIFO", function()
+    local f, msg, err = fs.open_read(root, "sub")
+    fails(fs.EISDIR, f, msg, err)
+    assert.equal("is a directory", msg)
+    f, msg, err = fs.open_read(root, "a.txt/x") -- a file where a directory is wanted
+    fails(fs.ENOTDIR, f, msg, err)
+    assert.equal("not a directory", msg)
+    fails(fs.EACCES, fs.open_read(root, "fifo"))
+  end)
+
   it("never lets a read escape through a symlinked directory", function()
-    local f, code = fs.open_read(root, "out-dir/s.txt")
-    assert.is_nil(f)
-    assert.equal(2, code)
+    fails(fs.ELOOP, fs.open_read(root, "out-dir/s.txt"))
   end)
 
   it("uploads through a temporary file renamed on commit", function()
@@ -109,19 +137,17 @@ describe("lnet.core.fs", function()
     f:close()
     assert.is_true(up:commit())
     assert.equal("new", readfile(root .. "/a.txt"))
-    local g, code, msg = fs.open_write(root, "a.txt", "create")
-    assert.is_nil(g)
-    assert.equal(6, code)
-    assert.equal("file already exists", msg)
+    local g, msg, err = fs.open_write(root, "a.txt", "create")
+    fails(fs.EEXIST, g, msg, err)
+    assert.equal("file exists", msg)
+    assert.equal("new", readfile(root .. "/a.txt"))
   end)
 
   it("create loses a race to a file that appears meanwhile", function()
     local f, up = assert(fs.open_write(root, "race.txt", "create"))
     f:close()
     sh("printf first > " .. root .. "/race.txt")
-    local ok, code = up:commit()
-    assert.is_nil(ok)
-    assert.equal(6, code)
+    fails(fs.EEXIST, up:commit())
     assert.equal("first", readfile(root .. "/race.txt"))
     assert.same({}, (function()
       local left = {}
@@ -131,11 +157,14 @@ describe("lnet.core.fs", function()
   end)
 
   it("refuses uploads outside the root, over links, directories and FIFOs", function()
-    for _, name in ipairs { "../outside/x", "out-dir/x", "out-link", "in-link", "sub", "fifo",
-      "/tmp/x", "nodir/x" } do
-      local f, code = fs.open_write(root, name, "overwrite")
-      assert.is_nil(f, name)
-      assert.equal(2, code, name)
+    for name, errno in pairs { ["../outside/x"] = fs.EACCES, ["/tmp/x"] = fs.EACCES,
+      ["a\0b"] = fs.EACCES, ["out-dir/x"] = fs.ELOOP, ["out-link"] = fs.ELOOP,
+      ["in-link"] = fs.ELOOP, ["sub"] = fs.EISDIR, ["fifo"] = fs.EACCES,
+      ["nodir/x"] = fs.ENOENT, ["a.txt/x"] = fs.ENOTDIR } do
+      for _, policy in ipairs { "overwrite", "create" } do
+        local f, msg, err = fs.open_write(root, name, policy)
+        fails(errno, f, msg, err, policy .. " " .. name)
+      end
     end
     assert.is_nil(readfile(outside .. "/x"))
     assert.equal("secret", readfile(outside .. "/s.txt"))
@@ -144,7 +173,8 @@ describe("lnet.core.fs", function()
   it("reports free space and canonical directories", function()
     assert.is_true(math.type(fs.free_space(root)) == "integer" and fs.free_space(root) > 0)
     assert.equal(root, fs.realdir(root .. "/sub/.."))
-    assert.is_nil(fs.realdir(root .. "/a.txt"))
-    assert.is_nil(fs.realdir(root .. "/missing"))
+    fails(fs.ENOTDIR, fs.realdir(root .. "/a.txt"))
+    fails(fs.ENOENT, fs.realdir(root .. "/missing"))
+    fails(fs.ENOENT, fs.free_space(root .. "/missing"))
   end)
 end)

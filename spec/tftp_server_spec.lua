@@ -271,3 +271,99 @@ describe("tftp server", function()
     assert.equal(1, events[2].code)
   end)
 end)
+
+describe("tftp server: file failures on the wire", function()
+  local fs = require("lnet.core").fs
+  local path = require "lnet.tftp.path"
+  local root, outside
+  setup(function()
+    local base = env.tmpdir()
+    root, outside = base .. "/root", base .. "/outside"
+    assert(os.execute(("mkdir -p %s/sub %s && ln -s %s %s/link")
+      :format(env.quote(root), env.quote(outside), env.quote(outside), env.quote(root))))
+    env.write(root .. "/file.txt", "inside")
+    env.write(outside .. "/x", "outside")
+  end)
+  teardown(function() env.rmdir(root:match("^(.*)/root$")) end)
+
+  it("maps each errno to its TFTP code and the code's message", function()
+    local cases = {
+      { fs.ENOENT, false, codec.ERR_NOT_FOUND, "file not found" },
+      { fs.ENOENT, true, codec.ERR_ACCESS, "access violation" }, -- an upload's missing directory
+      { fs.EEXIST, true, codec.ERR_EXISTS, "file already exists" },
+      { fs.ENOSPC, true, codec.ERR_DISK_FULL, "disk full or allocation exceeded" },
+      { fs.EDQUOT, true, codec.ERR_DISK_FULL, "disk full or allocation exceeded" },
+    }
+    for _, errno in ipairs { fs.EACCES, fs.ELOOP, fs.EISDIR, fs.ENOTDIR, 30 --[[EROFS]] } do
+      cases[#cases + 1] = { errno, false, codec.ERR_ACCESS, "access violation" }
+      cases[#cases + 1] = { errno, true, codec.ERR_ACCESS, "access violation" }
+    end
+    for _, c in ipairs(cases) do
+      assert.same({ c[3], c[4], c[1] }, { path.tftp_error(c[1], c[2]) })
+    end
+  end)
+
+  -- name, opcode, the ERROR code and message sent, the errno logged
+  local WIRE = {
+    { "missing.txt", codec.RRQ, codec.ERR_NOT_FOUND, "file not found", fs.ENOENT },
+    { "nodir/missing.txt", codec.RRQ, codec.ERR_NOT_FOUND, "file not found", fs.ENOENT },
+    { "link/x", codec.RRQ, codec.ERR_ACCESS, "access violation", fs.ELOOP },
+    { "link/missing.txt", codec.RRQ, codec.ERR_ACCESS, "access violation", fs.ELOOP },
+    { "sub", codec.RRQ, codec.ERR_ACCESS, "access violation", fs.EISDIR },
+    { "file.txt/x", codec.RRQ, codec.ERR_ACCESS, "access violation", fs.ENOTDIR },
+    { "../outside/x", codec.RRQ, codec.ERR_ACCESS, "access violation", fs.EACCES },
+    { "file.txt", codec.WRQ, codec.ERR_EXISTS, "file already exists", fs.EEXIST },
+    { "nodir/new.txt", codec.WRQ, codec.ERR_ACCESS, "access violation", fs.ENOENT },
+    { "link/new.txt", codec.WRQ, codec.ERR_ACCESS, "access violation", fs.ELOOP },
+    { "sub", codec.WRQ, codec.ERR_ACCESS, "access violation", fs.EISDIR },
+    { "../outside/new.txt", codec.WRQ, codec.ERR_ACCESS, "access violation", fs.EACCES },
+  }
+
+  it("sends the ERROR code and message each failure always got, and logs the errno", function()
+    local events = {}
+    raw.with_server({ root = root, write = "create",
+                      log = function(ev) events[#events + 1] = ev end }, function(srv)
+      local p = raw.peer()
+      for _, w in ipairs(WIRE) do
+        local name, op, code, msg = w[1], w[2], w[3], w[4]
+        local req = op == codec.RRQ and codec.rrq(name, "octet") or codec.wrq(name, "octet")
+        p:send(req, srv.port)
+        local e = assert(codec.decode((assert(p:recv(2), name))), name)
+        assert.equal("ERROR", e.op, name)
+        assert.equal(code, e.code, name)
+        assert.equal(msg:sub(1, #req - 5), e.message, name) -- cut to the request's length
+      end
+      p:close()
+    end)
+    assert.equal(#WIRE, #events)
+    for i, w in ipairs(WIRE) do
+      assert.equal(w[3], events[i].code, w[1])
+      assert.equal(w[4], events[i].error, w[1])
+      assert.equal(w[5], events[i].errno, w[1])
+    end
+    assert.equal("inside", env.read(root .. "/file.txt"))
+    assert.equal("outside", env.read(outside .. "/x"))
+  end)
+
+  it("hands a local file's errno to the client's caller", function()
+    raw.with_server({ root = root, write = "overwrite" }, function(srv)
+      -- get: the sink fails as file:write does
+      local n, msg, code, errno = tftp.get("127.0.0.1", "file.txt", { port = srv.port, dally = 0,
+        file = function() return nil, "no room", fs.ENOSPC end })
+      assert.is_nil(n)
+      assert.same({ "no room", codec.ERR_DISK_FULL, fs.ENOSPC }, { msg, code, errno })
+      -- put: reading the local file fails (a directory opens, but read(2) says EISDIR)
+      n, msg, code, errno = tftp.put("127.0.0.1", "up.bin", { port = srv.port, file = outside })
+      assert.is_nil(n)
+      assert.same({ "read error: is a directory", codec.ERR_UNDEFINED, fs.EISDIR },
+        { msg, code, errno })
+      -- put: the local file does not exist
+      n, msg, code, errno = tftp.put("127.0.0.1", "up.bin", { port = srv.port,
+        file = outside .. "/nope" })
+      assert.is_nil(n)
+      assert.is_nil(code)
+      assert.equal(fs.ENOENT, errno)
+      assert.matches("nope", msg)
+    end)
+  end)
+end)

@@ -21,10 +21,12 @@ M.codec = codec
 
 local AF_INET, AF_INET6 = core.AF_INET, core.AF_INET6
 local optint = codec.optint
+local DATA, ACK, ERROR, OACK = codec.DATA, codec.ACK, codec.ERROR, codec.OACK
+local ERR_DISK_FULL, ERR_ILLEGAL, ERR_OPTION = codec.ERR_DISK_FULL, codec.ERR_ILLEGAL,
+  codec.ERR_OPTION
 
 local BUFSIZE, checkint, direct = util.BUFSIZE, util.checkint, util.direct
 local netascii_sink, netascii_source = util.netascii_sink, util.netascii_source
-M._netascii_sink, M._netascii_source = netascii_sink, netascii_source
 
 local function family_of(f)
   if f == nil or f == "either" or f == "any" then return nil end
@@ -60,9 +62,9 @@ local function tmpfile(dest)
     if probe then
       probe:close()
     else
-      local f, err = io.open(name, "wb")
+      local f, err, errno = io.open(name, "wb")
       if f then return f, name end
-      return nil, err
+      return nil, err, errno
     end
   end
   return nil, "cannot create a temporary file"
@@ -135,7 +137,8 @@ local function request(c, sock, pkt)
     if p and h == host then
       local op = codec.opcode(p)
       -- only a well-formed DATA, ACK, ERROR or OACK can pick the server's TID
-      if (op == 3 or op == 4 or op == 5 or op == 6) and codec.decode(p, 65464) then
+      if (op == DATA or op == ACK or op == ERROR or op == OACK)
+          and codec.decode(p, codec.BLKSIZE_MAX) then
         return p, h, pt
       end
     end
@@ -219,8 +222,10 @@ local do_get
 --   repeated final block after the last ACK, default min(rto, 1)), `spin`
 --   (microseconds a receive busy-polls before sleeping, default 200, 0 off;
 --   see `sock:setspin`).
--- @return bytes received, or `nil, message, tftp_error_code` (the code is the
---   one received from or sent to the server; nil for local failures)
+-- @return bytes received, or `nil, message, tftp_error_code, errno` (the code
+--   is the one received from or sent to the server, nil for local failures;
+--   errno is set when the local file failed: creating, writing, closing or
+--   renaming it, or a sink function's third result)
 function M.get(host, remote, opts)
   local c, cerr = client_setup(host, remote, opts, "get")
   if not c then return nil, cerr end
@@ -241,8 +246,9 @@ end
 do_get = function(c, pkt, asked, sink, dest)
   local f, tmpname
   if not sink then
-    f, tmpname = tmpfile(dest)
-    if not f then return nil, tmpname end
+    local terrno
+    f, tmpname, terrno = tmpfile(dest)
+    if not f then return nil, tmpname, nil, terrno end
     sink = function(chunk) return f:write(chunk) end
   end
   local function cleanup()
@@ -266,44 +272,44 @@ do_get = function(c, pkt, asked, sink, dest)
   }
   local op = codec.opcode(p)
   local first
-  if op == 6 then
+  if op == OACK then
     local got, why = accept_oack(asked, p, c)
     if not got then
       cleanup()
-      return fail(sock, transfer.abort(t, 8, why))
+      return fail(sock, transfer.abort(t, ERR_OPTION, why))
     end
     t.blksize = got.blksize or 512
     t.windowsize = got.windowsize or 1
     t.total = got.tsize
     if got.tsize and c.max_size and got.tsize > c.max_size then
       cleanup()
-      return fail(sock, transfer.abort(t, 3, "file larger than the maximum size"))
+      return fail(sock, transfer.abort(t, ERR_DISK_FULL, "file larger than the maximum size"))
     end
     t.opening = codec.ack(0)
     sock:sendto(t.opening, h, pt)
-  elseif op == 3 then
+  elseif op == DATA then
     first = p
-  elseif op == 5 then
+  elseif op == ERROR then
     cleanup()
     return fail(sock, refused(p))
   else
     cleanup()
-    return fail(sock, transfer.abort(t, 4, "unexpected answer to a read request"))
+    return fail(sock, transfer.abort(t, ERR_ILLEGAL, "unexpected answer to a read request"))
   end
 
   if f and c.mode == "octet" then direct(t, f) end
-  local n, err, code = transfer.receive(t, sink, first)
+  local n, err, code, errno = transfer.receive(t, sink, first)
   if n and finish then
-    local ok, ferr = finish()
-    if not ok then n, err, code = nil, ferr, nil end
+    local ok, ferr, ferrno = finish()
+    if not ok then n, err, code, errno = nil, ferr, nil, ferrno end
   end
-  if not n then cleanup(); return fail(sock, nil, err, code) end
+  if not n then cleanup(); return fail(sock, nil, err, code, errno) end
   if f then
-    local ok, cerr = f:close()
+    local ok, cerr, cerrno = f:close()
     f = nil
-    if not ok then os.remove(tmpname); return fail(sock, nil, cerr) end
-    local rok, rerr = os.rename(tmpname, dest)
-    if not rok then os.remove(tmpname); return fail(sock, nil, rerr) end
+    if not ok then os.remove(tmpname); return fail(sock, nil, cerr, nil, cerrno) end
+    local rok, rerr, rerrno = os.rename(tmpname, dest)
+    if not rok then os.remove(tmpname); return fail(sock, nil, rerr, nil, rerrno) end
   end
   transfer.dally(t)
   sock:close()
@@ -317,7 +323,8 @@ end
 --   last component of `remote`) or a function `source(n)` returning up to `n`
 --   bytes (fewer, `""` or nil at the end); `tsize` true announces the size
 --   (octet mode and a file only).
--- @return bytes sent, or `nil, message, tftp_error_code`
+-- @return bytes sent, or `nil, message, tftp_error_code, errno` (errno when
+--   reading the local file failed)
 function M.put(host, remote, opts)
   local c, cerr = client_setup(host, remote, opts, "put")
   if not c then return nil, cerr end
@@ -325,9 +332,9 @@ function M.put(host, remote, opts)
   if type(c.file) == "function" then
     source = c.file
   else
-    local err
-    f, err = io.open(c.file or basename(remote), "rb")
-    if not f then return nil, err end
+    local err, errno
+    f, err, errno = io.open(c.file or basename(remote), "rb")
+    if not f then return nil, err, nil, errno end
     size = f:seek("end")
     f:seek("set", 0)
     source = function(n) return f:read(n) end
@@ -348,28 +355,28 @@ function M.put(host, remote, opts)
     stats = c.stats,
   }
   local op = codec.opcode(p)
-  if op == 6 then
+  if op == OACK then
     local got, why = accept_oack(asked, p, c)
-    if not got then cleanup(); return fail(sock, transfer.abort(t, 8, why)) end
+    if not got then cleanup(); return fail(sock, transfer.abort(t, ERR_OPTION, why)) end
     t.blksize = got.blksize or 512
     t.windowsize = got.windowsize or 1
-  elseif op == 4 then
+  elseif op == ACK then
     if codec.parse_ack(p) ~= 0 then
       cleanup()
-      return fail(sock, transfer.abort(t, 4, "unexpected ACK to a write request"))
+      return fail(sock, transfer.abort(t, ERR_ILLEGAL, "unexpected ACK to a write request"))
     end
-  elseif op == 5 then
+  elseif op == ERROR then
     cleanup()
     return fail(sock, refused(p))
   else
     cleanup()
-    return fail(sock, transfer.abort(t, 4, "unexpected answer to a write request"))
+    return fail(sock, transfer.abort(t, ERR_ILLEGAL, "unexpected answer to a write request"))
   end
   if f and c.mode == "octet" then direct(t, f) end
-  local n, err, code = transfer.send(t, source)
+  local n, err, code, errno = transfer.send(t, source)
   cleanup()
   sock:close()
-  if not n then return nil, err, code end
+  if not n then return nil, err, code, errno end
   return n
 end
 
@@ -389,7 +396,8 @@ end
 --   `spin` (microseconds `run` lets the loop busy-poll before sleeping, 200;
 --   see `loop.setspin`; 0 turns it off),
 --   `log` (function(event), event fields: `event` ("done", "busy", "crash"),
---   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`)
+--   `peer`, `port`, `file`, `op`, `mode`, `bytes`, `duration`, `ok`, `error`, `code`,
+--   `errno`: the local file's errno when a file failed)
 -- @return server object (fields `port`, `host`; methods `start`, `run`, `close`),
 --   or nil, message
 function M.server(cfg)

@@ -24,7 +24,9 @@
 
 --- Error codes: `ERR_UNDEFINED=0`, `ERR_NOT_FOUND=1`, `ERR_ACCESS=2`, `ERR_DISK_FULL=3`,
 -- `ERR_ILLEGAL=4`, `ERR_UNKNOWN_TID=5`, `ERR_EXISTS=6`, `ERR_NO_USER=7`, `ERR_OPTION=8`;
--- `messages[code]` is the default message (index 0..8).
+-- `messages[code]` is the default message (index 0..8).  Opcodes and error
+-- codes are defined once, in csrc/tftp.h; Lua code uses these names, never
+-- the numbers.
 -- @table errors
 
 --- Limits: `MAX_REQUEST=512` (RFC 2347), `BLKSIZE=512` (default), `BLKSIZE_MIN=8`,
@@ -106,6 +108,31 @@
 -- @function parse_ack
 -- @tparam string packet
 -- @treturn integer block, or the same failures as @{parse_data}
+
+--- Hot path: @{parse_data} without copying the payload out.
+-- @function check_data
+-- @tparam string|buffer packet
+-- @tparam integer blksize negotiated block size (8..65464)
+-- @treturn integer block
+-- @treturn integer payload size, or the same failures as @{parse_data}
+
+--- Hot path: the DATA packet for the next `n` bytes of a Lua file, read
+-- straight into the packet.
+-- @function read_data
+-- @tparam file file open for reading
+-- @tparam integer block block number (taken modulo 65536)
+-- @tparam integer n 1..65464
+-- @tparam[opt] buffer buf an `lnet.buffer` of capacity >= n + 4: the packet is
+--   left in it and it is returned instead of a string
+-- @return packet (string or `buf`), payload size (< n at the end of the file);
+--   or on a read error `nil, message, errno`, lnet's failure triple (message in
+--   plain lowercase words, e.g. `"is a directory"`)
+
+--- Hot path: write the payload of a DATA packet to a Lua file.
+-- @function write_data
+-- @tparam file file open for writing
+-- @tparam string|buffer packet a DATA packet (raises otherwise)
+-- @return `true`, or `nil, message, errno` (e.g. `"no space left on device"`, 28)
 
 --- Peek at the opcode.
 -- @function opcode

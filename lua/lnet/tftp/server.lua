@@ -11,6 +11,10 @@ local util = require "lnet.tftp.util"
 
 local AF_INET, AF_INET6 = core.AF_INET, core.AF_INET6
 local optint = codec.optint
+local RRQ, WRQ = codec.RRQ, codec.WRQ
+local ERR_UNDEFINED, ERR_ACCESS, ERR_DISK_FULL = codec.ERR_UNDEFINED, codec.ERR_ACCESS,
+  codec.ERR_DISK_FULL
+local ERR_ILLEGAL, ERR_EXISTS = codec.ERR_ILLEGAL, codec.ERR_EXISTS
 local BUFSIZE, checkint, direct = util.BUFSIZE, util.checkint, util.direct
 local netascii_sink, netascii_source = util.netascii_sink, util.netascii_source
 
@@ -56,12 +60,12 @@ local function negotiate(srv, req, size)
     elseif name == "tsize" then
       local n = optint(v, 0)
       if n then
-        if req.opcode == 2 then
+        if req.opcode == WRQ then
           if srv.max_size and n > srv.max_size then
-            return nil, 3, "file larger than the maximum size"
+            return nil, ERR_DISK_FULL, "file larger than the maximum size"
           end
           local free = path.free_space(srv.root)
-          if free and n > free then return nil, 3, "disk full" end
+          if free and n > free then return nil, ERR_DISK_FULL, "disk full" end
           tsize = n
           acc[#acc + 1] = { "tsize", n }
         elseif size and size > 0 then -- (curl 7.88 fails an OACK'd tsize of 0)
@@ -90,11 +94,11 @@ local serve_upload
 local function serve(srv, req, peer, pport, reqlen)
   local t0 = core.gettime()
   local ev = { peer = peer, port = pport, file = req.filename,
-               op = req.opcode == 1 and "RRQ" or "WRQ", mode = req.mode }
+               op = codec.opnames[req.opcode], mode = req.mode }
   local sock = core.udp(srv.family)
-  local function done(bytes, err, code)
+  local function done(bytes, err, code, errno)
     ev.bytes, ev.duration = bytes or 0, core.gettime() - t0
-    ev.ok, ev.error, ev.code = bytes ~= nil, err, code
+    ev.ok, ev.error, ev.code, ev.errno = bytes ~= nil, err, code, errno
     ev.event = "done"
     log_event(srv, ev)
   end
@@ -103,18 +107,18 @@ local function serve(srv, req, peer, pport, reqlen)
   if not ok then sock:close(); return done(nil, berr) end
   local t = { sock = sock, host = peer, port = pport, retries = srv.retries,
               timeout = srv.timeout, dally = srv.dally, stats = srv.stats }
-  local function refuse(code, msg)
+  local function refuse(code, msg, errno)
     -- the ERROR is never longer than the request (no amplification)
     sock:sendto(codec.error(code, msg:sub(1, reqlen - 5)), peer, pport)
     sock:close()
-    return done(nil, msg, code)
+    return done(nil, msg, code, errno)
   end
   if req.mode ~= "octet" and req.mode ~= "netascii" then
-    return refuse(4, "unsupported mode")
+    return refuse(ERR_ILLEGAL, "unsupported mode")
   end
-  if req.opcode == 1 then
-    local f, code, msg = path.open_read(srv.root, req.filename)
-    if not f then return refuse(code, msg) end
+  if req.opcode == RRQ then
+    local f, code, msg, oerrno = path.open_read(srv.root, req.filename)
+    if not f then return refuse(code, msg, oerrno) end
     local size = req.mode == "octet" and f:seek("end") or nil
     f:seek("set", 0)
     local p, acc, why = negotiate(srv, req, size)
@@ -123,19 +127,19 @@ local function serve(srv, req, peer, pport, reqlen)
     if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_SNDBUF, BUFSIZE) end
     local source = function(n) return f:read(n) end
     if req.mode == "netascii" then source = netascii_source(source) else direct(t, f) end
-    local n, err, ecode = true, nil, nil
+    local n, err, ecode, errno = true, nil, nil, nil
     if acc then n, err, ecode = transfer.await_ack(t, codec.oack(acc), 0) end
-    if n then n, err, ecode = transfer.send(t, source) end
+    if n then n, err, ecode, errno = transfer.send(t, source) end
     f:close()
     sock:close()
-    return done(n, err, ecode)
+    return done(n, err, ecode, errno)
   else
-    if not srv.write then return refuse(2, "writing is disabled") end
+    if not srv.write then return refuse(ERR_ACCESS, "writing is disabled") end
     -- one upload per name at a time (the name passed the lexical check and no
     -- symlink is followed, so equal names are the same file)
     local key = req.filename
     if srv.uploading[key] then
-      return refuse(srv.write == "create" and 6 or 2, "upload in progress")
+      return refuse(srv.write == "create" and ERR_EXISTS or ERR_ACCESS, "upload in progress")
     end
     srv.uploading[key] = true
     local fine, err = pcall(serve_upload, srv, t, req, refuse, done)
@@ -149,8 +153,8 @@ serve_upload = function(srv, t, req, refuse, done)
   local sock, peer, pport = t.sock, t.host, t.port
   local p, acc, why = negotiate(srv, req, nil)
   if not p then return refuse(acc, why) end
-  local f, upload, msg = path.open_write(srv.root, req.filename, srv.write)
-  if not f then return refuse(upload, msg) end
+  local f, upload, msg, oerrno = path.open_write(srv.root, req.filename, srv.write)
+  if not f then return refuse(upload, msg, oerrno) end
   t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
   t.max_size = srv.max_size
   if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
@@ -159,26 +163,26 @@ serve_upload = function(srv, t, req, refuse, done)
   if req.mode == "netascii" then sink, finish = netascii_sink(sink) else direct(t, f) end
   t.opening = acc and codec.oack(acc) or codec.ack(0)
   sock:sendto(t.opening, peer, pport)
-  local n, err, ecode = transfer.receive(t, sink, nil)
+  local n, err, ecode, errno = transfer.receive(t, sink, nil)
   if n and finish then
-    local okf, ferr = finish()
-    if not okf then n, err = nil, ferr end
+    local okf, ferr, ferrno = finish()
+    if not okf then n, err, errno = nil, ferr, ferrno end
   end
-  local closed = f:close()
-  if n and not closed then n, err = nil, "cannot write" end
+  local closed, cerr, cerrno = f:close()
+  if n and not closed then n, err, errno = nil, cerr or "cannot write", cerrno end
   if n then
     -- in place only now; "create" cannot replace a file that appeared meanwhile
-    local ok, code, cmsg = upload:commit()
-    if not ok then n, err, ecode = nil, cmsg, code end
+    local ok, code, cmsg, merrno = path.commit(upload)
+    if not ok then n, err, ecode, errno = nil, cmsg, code, merrno end
   else
     upload:abort()
   end
-  done(n, err, ecode)
+  done(n, err, ecode, errno)
   if n then transfer.dally(t) end
   sock:close()
 end
 
-local REQ_ILLEGAL = codec.error(4, "illegal TFTP request")
+local REQ_ILLEGAL = codec.error(ERR_ILLEGAL, "illegal TFTP request")
 
 -- The listener: one recvfrom per request, validate, spawn a transfer task.
 local function listen(srv)
@@ -192,13 +196,13 @@ local function listen(srv)
       if h ~= "timeout" then loop.sleep(0.01) end
     else
       local op = codec.opcode(p)
-      if op == 1 or op == 2 then
+      if op == RRQ or op == WRQ then
         local req = codec.decode(p)
         if not req then
           -- never answer with more bytes than were sent (no amplification)
           if #p >= #REQ_ILLEGAL then sock:sendto(REQ_ILLEGAL, h, pt) end
         elseif srv.active >= srv.max_transfers then
-          sock:sendto(codec.error(0, ("server busy"):sub(1, #p - 5)), h, pt)
+          sock:sendto(codec.error(ERR_UNDEFINED, ("server busy"):sub(1, #p - 5)), h, pt)
           log_event(srv, { event = "busy", peer = h, port = pt })
         else
           srv.active = srv.active + 1

@@ -20,8 +20,12 @@
 -- * `stats`: optional table; counts `sent` DATA packets, `resent` (timeouts)
 --   and `gaps` (windows resumed after a receiver's gap ACK)
 --
--- Results: bytes transferred, or `nil, message, code` where `code` is the TFTP
--- error code received from or sent to the peer (nil for a local timeout).
+-- Results: bytes transferred, or `nil, message, code, errno` where `code` is
+-- the TFTP error code received from or sent to the peer (nil for a local
+-- timeout or socket error) and `errno` is set when a local file read or write
+-- failed (`read_data`, `write_data`, or a sink returning `nil, message,
+-- errno` as `file:write` does); the peer is then sent ERROR 0 (read) or
+-- ERROR 3 (write).
 -- @module lnet.tftp.transfer
 -- @local
 
@@ -30,6 +34,9 @@ local codec = core.tftp
 local newbuffer = core.buffer
 
 local c_data, c_ack, c_error = codec.data, codec.ack, codec.error
+local OACK = codec.OACK
+local ERR_UNDEFINED, ERR_DISK_FULL, ERR_ILLEGAL = codec.ERR_UNDEFINED, codec.ERR_DISK_FULL,
+  codec.ERR_ILLEGAL
 local parse_ack = codec.parse_ack
 local check_data, read_data, write_data = codec.check_data, codec.read_data, codec.write_data
 local gettime = require "lnet.core".gettime
@@ -53,10 +60,11 @@ local function backoff(base, try)
 end
 M.backoff = backoff
 
+local STRANGER = c_error(codec.ERR_UNKNOWN_TID, "unknown transfer ID")
+
 local function stranger(sock, h, p)
-  sock:sendto(c_error(5, "unknown transfer ID"), h, p)
+  sock:sendto(STRANGER, h, p)
 end
-M.stranger = stranger
 
 -- A packet arrived that made no progress: shrink the wait so that a stream of
 -- such packets cannot extend it past twice the current timeout.
@@ -68,9 +76,11 @@ local function shrink(sock, since, wait)
   return since
 end
 
-local function abort(t, code, msg)
+-- Send ERROR `code` to the peer and return the failure; `errno` for a local
+-- file error.
+local function abort(t, code, msg, errno)
   t.sock:sendto(c_error(code, msg), t.host, t.port)
-  return nil, msg, code
+  return nil, msg, code, errno
 end
 M.abort = abort
 
@@ -120,7 +130,7 @@ end
 -- window to a + 1 (and, if a is not the last block sent, resumes from a + 1:
 -- the receiver saw a gap); an ACK of an older block is ignored (no Sorcerer's
 -- Apprentice); a timeout resends the window from base, with backoff.
--- @return bytes sent, or nil, message, code
+-- @return bytes sent, or nil, message, code, errno
 function M.send(t, source)
   local sock, host, port = t.sock, t.host, t.port
   local blksize, ws = t.blksize, t.windowsize or 1
@@ -137,8 +147,8 @@ function M.send(t, source)
   local file, spare = t.file, nil
   local function build(blk, buf)
     if file then
-      local pkt, n = read_data(file, blk, blksize, buf or newbuffer(blksize + 4))
-      if not pkt then return nil, "read error: " .. n end
+      local pkt, n, errno = read_data(file, blk, blksize, buf or newbuffer(blksize + 4))
+      if not pkt then return nil, "read error: " .. n, errno end
       return pkt, n
     end
     local chunk = source(blksize)
@@ -162,8 +172,9 @@ function M.send(t, source)
           pkt, n, ahead = ahead, ahead_n, nil
           if file then spare = ring[slot] end -- its block (nxt - ws) is acknowledged
         else
-          pkt, n = build(nxt, ring[slot])
-          if not pkt then return abort(t, 0, n) end
+          local errno
+          pkt, n, errno = build(nxt, ring[slot])
+          if not pkt then return abort(t, ERR_UNDEFINED, n, errno) end
         end
         ring[slot] = pkt
         hi = nxt
@@ -176,9 +187,10 @@ function M.send(t, source)
       nxt = nxt + 1
     end
     if not last and not ahead then
-      ahead, ahead_n = build(hi + 1, spare)
+      local errno
+      ahead, ahead_n, errno = build(hi + 1, spare)
       spare = nil
-      if not ahead then return abort(t, 0, ahead_n) end
+      if not ahead then return abort(t, ERR_UNDEFINED, ahead_n, errno) end
     end
     -- wait for an ACK
     local p, h, pt = sock:recvfrom(ACKPKT)
@@ -220,7 +232,7 @@ function M.send(t, source)
     else
       try = try + 1
       if try > t.retries then
-        return abort(t, 0, "timed out after " .. t.retries .. " retries")
+        return abort(t, ERR_UNDEFINED, "timed out after " .. t.retries .. " retries")
       end
       if stats then stats.resent = stats.resent + 1 end
       wait = backoff(t.timeout, try)
@@ -254,12 +266,13 @@ function M.dally(t)
 end
 
 --- Receive blocks 1, 2, ... from the locked peer into `sink(chunk)` (returns
--- true, or nil and a message: the transfer aborts with ERROR 3).  `first` is an
+-- true, or nil, a message and optionally an errno: the transfer aborts with
+-- ERROR 3).  `first` is an
 -- optional DATA packet already received; `t.opening` an optional packet (ACK 0
 -- or OACK) resent on timeout until block 1 arrives.  ACKs the last block of
 -- each window and the final (short) block; on a gap or a duplicate ACKs the
 -- last in-order block once; on timeout re-ACKs it, with backoff.
--- @return bytes received, or nil, message, code
+-- @return bytes received, or nil, message, code, errno
 function M.receive(t, sink, first)
   local sock, host, port = t.sock, t.host, t.port
   local blksize, ws = t.blksize, t.windowsize or 1
@@ -294,14 +307,16 @@ function M.receive(t, sink, first)
         local blk, n, code, msg = check_data(p, blksize)
         if blk == expect % 65536 then
           bytes = bytes + n
-          if bytes > max then return abort(t, 3, "file larger than the maximum size") end
+          if bytes > max then
+            return abort(t, ERR_DISK_FULL, "file larger than the maximum size")
+          end
           expect = expect + 1
           since_ack = since_ack + 1
           if n < blksize then
             -- the final block: written before it is ACKed
             if n > 0 then
-              local ok, err = store(p)
-              if not ok then return abort(t, 3, err or "cannot write") end
+              local ok, err, errno = store(p)
+              if not ok then return abort(t, ERR_DISK_FULL, err or "cannot write", errno) end
             end
             local a = c_ack(blk)
             sock:sendto(a, host, port)
@@ -314,8 +329,8 @@ function M.receive(t, sink, first)
             sock:sendto(c_ack(blk), host, port)
             since_ack, oo_acked = 0, false
           end
-          local ok, err = store(p)
-          if not ok then return abort(t, 3, err or "cannot write") end
+          local ok, err, errno = store(p)
+          if not ok then return abort(t, ERR_DISK_FULL, err or "cannot write", errno) end
           if try > 0 or since then
             try, since, wait = 0, nil, t.timeout
             sock:settimeout(wait)
@@ -336,10 +351,10 @@ function M.receive(t, sink, first)
         elseif n == "error" then
           return remote(code, msg)
         elseif n == "DATA larger than the block size" then
-          return abort(t, 4, "DATA larger than the block size")
+          return abort(t, ERR_ILLEGAL, "DATA larger than the block size")
         else
           -- e.g. a repeated OACK because our ACK 0 was lost
-          if expect == 1 and t.opening and codec.opcode(p) == 6 then
+          if expect == 1 and t.opening and codec.opcode(p) == OACK then
             sock:sendto(t.opening, host, port)
           end
           since = shrink(sock, since, wait)
@@ -354,7 +369,7 @@ function M.receive(t, sink, first)
     else
       try = try + 1
       if try > t.retries then
-        return abort(t, 0, "timed out after " .. t.retries .. " retries")
+        return abort(t, ERR_UNDEFINED, "timed out after " .. t.retries .. " retries")
       end
       if stats then stats.resent = stats.resent + 1 end
       if expect > 1 then
