@@ -1,6 +1,6 @@
 /*
- * tftp.h - the TFTP codec's plain C layer (no Lua), shared by csrc/tftp.c
- * and the fuzz harness fuzz/tftp_fuzz.c.  Internal; not installed.
+ * tftp.h - the TFTP codec's plain C layer (no Lua, csrc/tftp_packet.c),
+ * shared by csrc/tftp.c and the fuzz harness fuzz/tftp_fuzz.c.  Internal.
  */
 #ifndef LNET_TFTP_H
 #define LNET_TFTP_H
@@ -74,5 +74,28 @@ size_t lnet_netascii_encode(const char *in, size_t n, char *out);
  * is 1 when the previous chunk ended in a CR not yet emitted; it is updated.
  * With final set, a pending CR at the end is emitted as is. */
 size_t lnet_netascii_decode(const char *in, size_t n, int *pending, int final, char *out);
+
+/* Names: lnet_tftp_opnames[opcode] ("RRQ" ...), lnet_tftp_errmsgs[code]
+ * (RFC 1350's messages, lnet_tftp_nerrmsgs of them). */
+extern const char *const lnet_tftp_opnames[];
+extern const char *const lnet_tftp_errmsgs[];
+extern const int lnet_tftp_nerrmsgs;
+/* Case-insensitive equality of two byte strings (option names). */
+int lnet_tftp_caseeq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Big-endian 16-bit fields. */
+static inline unsigned get16(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return ((unsigned)u[0] << 8) | u[1];
+}
+
+static inline void put16(char *p, unsigned v) {
+  p[0] = (char)((v >> 8) & 0xFF);
+  p[1] = (char)(v & 0xFF);
+}
+
+static inline int lower(int c) {
+  return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * tftp_fuzz.c - libFuzzer harness for the TFTP codec (csrc/tftp.c).
+ * tftp_fuzz.c - libFuzzer harness for the TFTP codec (csrc/tftp_packet.c, csrc/tftp.c).
  *
  * Each input is fed to the C parser (checking that every result points
  * inside the packet and respects the limits), to netascii (one shot versus
