@@ -115,7 +115,8 @@ static int protocolerror(Tls *t, lnet_IOStatus *st) {
   return -1;
 }
 
-int tls_fail(Tls *t, int ret, lnet_IOStatus *st) {
+/* Fill st for a failed SSL call (see tls_fail). */
+static void failure(Tls *t, int ret, lnet_IOStatus *st) {
   int e = SSL_get_error(t->ssl, ret);
   st->msg = NULL;
   switch (e) {
@@ -123,23 +124,33 @@ int tls_fail(Tls *t, int ret, lnet_IOStatus *st) {
   case SSL_ERROR_WANT_WRITE:
     st->err = t->ioerr == EINTR ? EINTR : EAGAIN;
     st->want = e == SSL_ERROR_WANT_READ ? LNET_READ : LNET_WRITE;
-    return -1;
+    return;
   case SSL_ERROR_SYSCALL:
     t->fatal = 1;
     st->err = t->ioerr ? t->ioerr : ECONNRESET;
     if (t->ioerr == 0)
       st->msg = setmsg(t, "", "connection reset by peer (closed without close_notify)");
     ERR_clear_error();
-    return -1;
+    return;
   case SSL_ERROR_SSL:
-    return protocolerror(t, st);
+    protocolerror(t, st);
+    return;
   default:
     t->fatal = 1;
     st->err = EPROTO;
     st->msg = setmsg(t, "tls error: ", ERR_reason_error_string(ERR_peek_last_error()));
     ERR_clear_error();
-    return -1;
+    return;
   }
+}
+
+int tls_fail(Tls *t, int ret, lnet_IOStatus *st) {
+  failure(t, ret, st);
+  if (t->fatal) { /* remembered: every later call gets the same answer */
+    t->fatalerr = st->err;
+    t->fatalmsg = st->msg != NULL;
+  }
+  return -1;
 }
 
 /* ------------------------------------------------------------ transport */
@@ -152,8 +163,8 @@ static int ready(Tls *t, int flags, lnet_IOStatus *st) {
     return -1;
   }
   if (t->fatal) {
-    st->err = EPROTO;
-    st->msg = t->msg;
+    st->err = t->fatalerr;
+    st->msg = t->fatalmsg ? t->msg : NULL;
     return -1;
   }
   ERR_clear_error();
@@ -171,6 +182,7 @@ static ssize_t tls_recv(lnet_Socket *s, char *buf, size_t n, int flags,
   if (n == 0) return 0;
   ok = (flags & MSG_PEEK) ? SSL_peek_ex(t->ssl, buf, n, &got)
                           : SSL_read_ex(t->ssl, buf, n, &got);
+  t->done = t->done || SSL_is_init_finished(t->ssl);
   if (ok) return (ssize_t)got;
   if (SSL_get_error(t->ssl, 0) == SSL_ERROR_ZERO_RETURN) return 0; /* close_notify */
   return tls_fail(t, 0, st);
@@ -180,9 +192,12 @@ static ssize_t tls_send(lnet_Socket *s, const char *buf, size_t n, int flags,
                         lnet_IOStatus *st) {
   Tls *t = (Tls *)s;
   size_t put = 0;
+  int ok;
   if (ready(t, flags, st) != 0) return -1;
   if (n == 0) return 0;
-  if (SSL_write_ex(t->ssl, buf, n, &put)) return (ssize_t)put;
+  ok = SSL_write_ex(t->ssl, buf, n, &put);
+  t->done = t->done || SSL_is_init_finished(t->ssl);
+  if (ok) return (ssize_t)put;
   return tls_fail(t, 0, st);
 }
 
@@ -199,7 +214,7 @@ static size_t tls_pending(lnet_Socket *s) {
 static void tls_close(lnet_Socket *s) {
   Tls *t = (Tls *)s;
   if (t->ssl == NULL) return;
-  if (s->fd >= 0 && !t->fatal && !t->shutdown && SSL_is_init_finished(t->ssl)) {
+  if (s->fd >= 0 && !t->fatal && !t->shutdown && t->done) {
     t->ioflags = MSG_DONTWAIT;
     ERR_clear_error();
     SSL_shutdown(t->ssl);
@@ -214,8 +229,7 @@ static void tls_close(lnet_Socket *s) {
  * connection is left behind); Ctrl-C leaves it for another try. */
 static void tls_failed(lua_State *L, lnet_Socket *s, int why) {
   Tls *t = (Tls *)s;
-  if (t->ssl == NULL || SSL_is_init_finished(t->ssl) || why == LNET_FAIL_INTERRUPT)
-    return;
+  if (t->ssl == NULL || t->done || why == LNET_FAIL_INTERRUPT) return;
   if (why == LNET_FAIL_TIMEOUT) {
     lua_pushliteral(L, "handshake timeout");
     lua_replace(L, -3);
@@ -292,7 +306,10 @@ int tls_handshake(lua_State *L, int status, lua_KContext ctx) {
     int r;
     if (t->ssl == NULL) return lnet_pushclosed(L);
     if (ready(t, m.flags, &st) == 0) {
-      if ((r = SSL_do_handshake(t->ssl)) == 1) break;
+      if ((r = SSL_do_handshake(t->ssl)) == 1) {
+        t->done = 1;
+        break;
+      }
       tls_fail(t, r, &st);
     }
     n = lnet_retry(L, &t->s, &m, &st, lua_tonumber(L, 2), ctx, tls_handshake);
@@ -375,7 +392,7 @@ static int t_unwrap(lua_State *L) {
 /* The SSL of a TLS socket whose handshake is done, or NULL. */
 static SSL *established(lua_State *L) {
   Tls *t = tls_check(L, 1);
-  return t->ssl != NULL && SSL_is_init_finished(t->ssl) ? t->ssl : NULL;
+  return t->ssl != NULL && t->done ? t->ssl : NULL;
 }
 
 /* tsock:version() -> "TLSv1.3" (nil before the handshake) */
@@ -434,7 +451,7 @@ static int t_gc(lua_State *L) {
 static int t_tostring(lua_State *L) {
   Tls *t = tls_check(L, 1);
   const char *v = "handshake not done";
-  if (t->ssl != NULL && SSL_is_init_finished(t->ssl)) v = SSL_get_version(t->ssl);
+  if (t->ssl != NULL && t->done) v = SSL_get_version(t->ssl);
   if (t->fatal) v = "failed";
   return lnet_describe(L, &t->s, "lnet.tls", v);
 }
