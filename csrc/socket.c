@@ -388,7 +388,7 @@ static int sock_connect(lua_State *L) {
 /* sock:setsockopt(level, name, value): value is an integer, a boolean, a
  * string of raw bytes, or for SO_LINGER a number of seconds / false. */
 static int sock_setsockopt(lua_State *L) {
-  lnet_Socket *s = lnet_checksocket(L, 1);
+  lnet_Socket *s = lnet_checkstream(L, 1);
   int level = (int)lnet_checkinteger(L, 2), name = (int)lnet_checkinteger(L, 3);
   int ival = 0, rc;
   const void *val = &ival;
@@ -438,7 +438,7 @@ static int sock_setsockopt(lua_State *L) {
 /* sock:getsockopt(level, name [, buflen]) -> integer (SO_LINGER: on,
  * seconds; with buflen: the raw bytes) */
 static int sock_getsockopt(lua_State *L) {
-  lnet_Socket *s = lnet_checksocket(L, 1);
+  lnet_Socket *s = lnet_checkstream(L, 1);
   int level = (int)lnet_checkinteger(L, 2), name = (int)lnet_checkinteger(L, 3);
   if (s->fd < 0) return lnet_pushclosed(L);
   if (!lua_isnoneornil(L, 4)) {
@@ -564,6 +564,8 @@ static const luaL_Reg stream_methods[] = {
     {"fileno", sock_fileno},
     {"getpeername", sock_getpeername},
     {"getsockname", sock_getsockname},
+    {"getsockopt", sock_getsockopt},
+    {"setsockopt", sock_setsockopt},
     {NULL, NULL},
 };
 
@@ -572,9 +574,7 @@ static const luaL_Reg socket_methods[] = {
     {"bind", sock_bind},
     {"connect", sock_connect},
     {"detach", sock_detach},
-    {"getsockopt", sock_getsockopt},
     {"listen", sock_listen},
-    {"setsockopt", sock_setsockopt},
     {"shutdown", sock_shutdown},
     {NULL, NULL},
 };

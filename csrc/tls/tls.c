@@ -478,9 +478,10 @@ static const luaL_Reg metamethods[] = {
 
 /* The stream methods every socket has that a TLS socket shares (io.c). */
 static const char *const shared[] = {
-    "close",      "fileno",  "getpeername", "getsockname", "getblocking", "getspin",
-    "gettimeout", "pending", "receive",     "recv",        "recv_into",   "recvline",
-    "send",       "sendall", "setblocking", "setspin",     "settimeout",  NULL,
+    "close",     "fileno",     "getpeername", "getsockname", "getblocking",
+    "getspin",   "gettimeout", "pending",     "receive",     "recv",
+    "recv_into", "recvline",   "send",        "sendall",     "setblocking",
+    "setspin",   "settimeout", "getsockopt",  "setsockopt",  NULL,
 };
 
 static void maketype(lua_State *L) {
