@@ -100,24 +100,29 @@ end
 -- Start a shell command line under `timeout`; the command's exit status is
 -- appended to the output as "[exit N]" (N >= 124: killed by timeout).
 -- opts.stdin_file / opts.input redirect the program's standard input inside
--- `sh -c` (a FIFO opened read-write here first: opening it never blocks, and
--- the program sees EOF once this end is closed).
+-- `sh -c`.  The FIFO is opened here read-write (that never blocks; the
+-- program's open for reading waits for it) after the spawn: Lua's io.open
+-- sets no O_CLOEXEC, and a program that inherited this end would never see
+-- EOF.  (Programs started later while it is open inherit it too: then EOF
+-- comes when they are gone as well.)
 local function start(cmd, opts)
   local limit = opts.limit or 30
-  local fifo, input
+  local fifo
   if opts.input then
     fifo = os.tmpname()
     os.remove(fifo)
     assert(os.execute("mkfifo -m 600 " .. quote(fifo)), "mkfifo failed")
-    input = assert(io.open(fifo, "r+"))
-    input:setvbuf("no")
     cmd = cmd .. " <" .. quote(fifo)
   elseif opts.stdin_file then
     cmd = cmd .. " <" .. quote(opts.stdin_file)
   end
   local line = ("%s; echo \"[exit $?]\""):format(cmd)
   local p = proc.spawn(("timeout %d sh -c %s"):format(limit, quote(line)), { stdin = opts.stdin })
-  p.fifo, p.input = fifo, input
+  if fifo then
+    p.fifo = fifo
+    p.input = assert(io.open(fifo, "r+"))
+    p.input:setvbuf("no")
+  end
   setmetatable(p, Peer)
   running[#running + 1] = p
   return p
