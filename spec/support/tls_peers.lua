@@ -28,10 +28,16 @@
 --   tls1 = true also sets `-cipher DEFAULT@SECLEVEL=0` (OpenSSL 3 refuses
 --     TLS 1.0 at its default security level: see TLS_NOTES.md),
 --   s_server: naccept (default 1: it exits after one connection),
+--   s_server: dir (run in that directory: `-WWW` serves files relative to it),
 --   s_client: verify (default true when cafile is given: -verify_return_error),
 --     ign_eof (default true: keep reading after stdin ends, until the
 --     server closes), stdin (a string sent to the server).
 --   extra: a list of raw arguments appended as they are.
+-- Every program also takes (none of them is passed on as an option):
+--   stdin (a string: its standard input), stdin_file (a path: read from that
+--   file instead, e.g. 50 MB for s_client to send), input = true (a FIFO the
+--   spec writes to as it goes: p:write(s), p:close_input(); for s_client's
+--   command letters, which count only at the start of a read).
 -- Every program runs under `timeout` (opts.limit seconds, default 30) and
 -- is stopped by pid in stop_all (TERM to `timeout`, which passes it on to
 -- its process group, then KILL).
@@ -39,7 +45,8 @@
 -- Process objects (from proc.spawn) have: pid, port (servers), output(),
 -- expect(text [, timeout]) -> ok, output; must(text [, timeout]) -> output
 -- (raises an error showing the output when text does not come);
--- finish([timeout]) -> exit status (nil if it did not end), output; stop().
+-- finish([timeout]) -> exit status (nil if it did not end), output; stop();
+-- with input = true also write(s) and close_input() (the program sees EOF).
 --
 -- peers.missing() -> nil, or the name of a missing program (python3, openssl)
 -- for `pending`; under CI=true a missing program is an error (proc.need).
@@ -64,6 +71,25 @@ function Peer:finish(timeout)
   return tonumber(out:match("%[exit (%d+)%]")), out
 end
 
+--- (input = true) Write `s` to the program's standard input, at once.
+function Peer:write(s)
+  assert(self.input, "write: the peer was not started with input = true")
+  assert(self.input:write(s))
+end
+
+--- (input = true) Close the program's standard input: it reads EOF.
+function Peer:close_input()
+  if self.input then self.input:close() end
+  self.input = nil
+end
+
+--- Stop the program (TERM, then KILL, by pid) and remove its files.
+function Peer:stop()
+  self:close_input()
+  proc.stop(self)
+  if self.fifo then os.remove(self.fifo) end
+end
+
 --- Wait for `text` in the output; raise an error with the output if it does not come.
 function Peer:must(text, timeout)
   local ok, out = self:expect(text, timeout or M.WAIT)
@@ -73,10 +99,30 @@ end
 
 -- Start a shell command line under `timeout`; the command's exit status is
 -- appended to the output as "[exit N]" (N >= 124: killed by timeout).
+-- opts.stdin_file / opts.input redirect the program's standard input inside
+-- `sh -c`.  The FIFO is opened here read-write (that never blocks; the
+-- program's open for reading waits for it) after the spawn: Lua's io.open
+-- sets no O_CLOEXEC, and a program that inherited this end would never see
+-- EOF.  (Programs started later while it is open inherit it too: then EOF
+-- comes when they are gone as well.)
 local function start(cmd, opts)
   local limit = opts.limit or 30
+  local fifo
+  if opts.input then
+    fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo -m 600 " .. quote(fifo)), "mkfifo failed")
+    cmd = cmd .. " <" .. quote(fifo)
+  elseif opts.stdin_file then
+    cmd = cmd .. " <" .. quote(opts.stdin_file)
+  end
   local line = ("%s; echo \"[exit $?]\""):format(cmd)
   local p = proc.spawn(("timeout %d sh -c %s"):format(limit, quote(line)), { stdin = opts.stdin })
+  if fifo then
+    p.fifo = fifo
+    p.input = assert(io.open(fifo, "r+"))
+    p.input:setvbuf("no")
+  end
   setmetatable(p, Peer)
   running[#running + 1] = p
   return p
@@ -115,7 +161,7 @@ local function longopts(opts, skip)
   return table.concat(args, " ")
 end
 
-local NOT_AN_OPTION = { limit = true, stdin = true, extra = true }
+local NOT_AN_OPTION = { limit = true, stdin = true, extra = true, stdin_file = true, input = true }
 
 local function extra(opts)
   local t = {}
@@ -194,9 +240,11 @@ function M.s_server(opts)
   for k, v in pairs(opts) do o[k] = v end
   tls10(o)
   if o.naccept == nil then o.naccept = 1 end
-  local skip = { limit = true, stdin = true, extra = true, port = true, host = true }
+  local skip = { port = true, host = true, dir = true }
+  for k in pairs(NOT_AN_OPTION) do skip[k] = true end
   local cmd = ("openssl s_server -accept %s %s %s"):format(hostport(o.host, o.port or 0),
     shortopts(o, skip), extra(o))
+  if o.dir then cmd = ("cd %s && %s"):format(quote(o.dir), cmd) end
   local p = start(cmd, opts)
   local ok, out = p:expect("ACCEPT", M.WAIT)
   local port = ok and out:match("ACCEPT [^\n]*:(%d+)")
@@ -219,7 +267,8 @@ function M.s_client(opts)
   if o.verify == nil then o.verify = o.cafile ~= nil end
   if o.verify then o.verify_return_error = true end
   if o.ign_eof == nil then o.ign_eof = true end
-  local skip = { limit = true, stdin = true, extra = true, port = true, host = true, verify = true }
+  local skip = { port = true, host = true, verify = true }
+  for k in pairs(NOT_AN_OPTION) do skip[k] = true end
   local cmd = ("openssl s_client -connect %s %s %s"):format(hostport(o.host, o.port),
     shortopts(o, skip), extra(o))
   return start(cmd, opts)
