@@ -747,35 +747,33 @@ describe("lnet.tls with real peers", function()
     end)
   end)
 
-  -- BUG in lnet.tls (these two fail on purpose until it is fixed; see the
-  -- report of the tls-interop branch).  After the handshake, a fatal error
-  -- should leave the TLS socket to its owner (as a timeout does): the fd stays
-  -- until close(), and every later call repeats the same message and errno
-  -- (csrc/tls/tls.h: "fatal: an error ended the TLS session: msg says which").
-  describe("BUG: an error after the handshake", function()
-    it("BUG: after a TCP end without close_notify, the next recv says so with errno 71, not 104", function()
+  -- Regressions (found by this spec, fixed in csrc/tls/tls.c): after the
+  -- handshake, a fatal error leaves the TLS socket to its owner, as a timeout
+  -- does: the fd stays until close(), and every later call repeats the same
+  -- message and errno.
+  describe("an error after the handshake", function()
+    it("after a TCP end without close_notify, every later recv says so again, errno 104", function()
       local s = py_server { mode = "abort", bytes = 10 }
       local ts = assert(connect(s.port))
       assert.are.equal(10, #assert(ts:recv(100)))
       assert.are.same({ nil, UNCLEAN, ECONNRESET }, { ts:recv(100) })
       s:must("done")
-      assert.are.same({ nil, UNCLEAN, ECONNRESET }, { ts:recv(100) }) -- fails: errno 71
+      assert.are.same({ nil, UNCLEAN, ECONNRESET }, { ts:recv(100) })
       ts:close()
     end)
 
-    it("BUG: a fatal alert after the handshake closes the socket, as if the handshake had failed", function()
-      -- tls_failed (csrc/tls/tls.c) closes when !SSL_is_init_finished(), but
-      -- OpenSSL's fatal-error state sets in_init: a fatal alert received after
-      -- the handshake (here TLS 1.3 certificate_required at the first read; a
-      -- refused renegotiation's handshake_failure goes the same way) closes the
-      -- fd, and later calls say "closed" (EBADF) instead of repeating the error
+    it("a fatal alert after the handshake leaves the fd to its owner and is repeated", function()
+      -- OpenSSL's fatal-error state sets in_init again: tls_failed closed the fd
+      -- when it asked SSL_is_init_finished() (here TLS 1.3 certificate_required
+      -- at the first read; a refused renegotiation's handshake_failure went the
+      -- same way), and later calls said "closed" (EBADF)
       local s = py_server { mode = "send", bytes = 10, cafile = c.ca, verify_client = "required" }
       local ts = assert(connect(s.port))
       local fd = ts:fileno()
       local err = "tls protocol error: tlsv13 alert certificate required"
       assert.are.same({ nil, err, EPROTO }, { ts:recv(100) })
       s:must("done")
-      assert.are.same({ fd, nil, err, EPROTO }, { ts:fileno(), ts:recv(100) }) -- fails: -1, "closed", 9
+      assert.are.same({ fd, nil, err, EPROTO }, { ts:fileno(), ts:recv(100) })
       ts:close()
     end)
   end)
