@@ -53,6 +53,7 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lnet_open_socket(L);
   lnet_open_poller(L);
   lnet_open_linebuf(L);
+  lnet_open_signal(L);
   lnet_open_struct(L);
   lnet_open_tftp(L);
   lnet_open_fs(L);

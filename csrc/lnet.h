@@ -284,6 +284,7 @@ void lnet_open_socket(lua_State *L);
 void lnet_open_wait(lua_State *L);
 void lnet_open_poller(lua_State *L);
 void lnet_open_linebuf(lua_State *L);
+void lnet_open_signal(lua_State *L);
 void lnet_open_struct(lua_State *L);
 void lnet_open_tftp(lua_State *L);
 void lnet_open_fs(lua_State *L);

@@ -29,6 +29,7 @@ local POLLER = { set = { { T, 1 }, 1 }, wait = { { "x", {} }, 1 }, setspin = { {
   count = false, fileno = false, close = false }
 local READER = { getline = false, fill = false, eof = false, fileno = false }
 local UPLOAD = { commit = false, abort = false }
+local SIGWATCH = { read = false, fileno = false, close = false }
 local STRUCT = { unpack = { { 5 }, 1 }, unpack_from = { { "ab", 1.5 }, 2 },
   iter_unpack = { { 5 }, 1 }, pack = false }
 
@@ -40,7 +41,7 @@ local CORE = {
   inet_pton = { { T, "1.2.3.4" }, 1 }, inet_ntop = { { 2, T }, 2 }, select = { { "x" }, 1 },
   gettime = false, sleep = { { T }, 1 }, resume = { { T }, 1 }, onclose = { { 5 }, 1 },
   strerror = { { T }, 1 }, isatty = { { T }, 1 }, buffer = { { T }, 1 }, poller = false,
-  linereader = { { T }, 1 },
+  linereader = { { T }, 1 }, sigwatch = { { T }, 1 },
 }
 local STRUCTMOD = {
   pack = { { T }, 1 }, unpack = { { "h", 5 }, 2 }, unpack_from = { { "h", "ab", 1.5 }, 3 },
@@ -153,13 +154,15 @@ describe("misuse errors name the function", function()
     end
   end)
 
-  it("for every buffer, poller and stdin line reader method", function()
+  it("for every buffer, poller, stdin line reader and signal watcher method", function()
     local b = core.buffer(16)
     walk_methods(b, methods_of(b), BUFFER, "buffer")
     local p <close> = core.poller()
     walk_methods(p, methods_of(p), POLLER, "poller")
     local r = core.linereader(0)
     walk_methods(r, methods_of(r), READER, "linereader")
+    local w <close> = assert(core.sigwatch(core.SIGUSR2))
+    walk_methods(w, methods_of(w), SIGWATCH, "sigwatch")
   end)
 
   it("for every Struct object method", function()
