@@ -335,6 +335,7 @@ static const struct {
 } errnos[] = {
     {"ENOENT", ENOENT}, {"EACCES", EACCES}, {"ELOOP", ELOOP},   {"ENOTDIR", ENOTDIR},
     {"EISDIR", EISDIR}, {"EEXIST", EEXIST}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
+    {"EMFILE", EMFILE}, {"ENFILE", ENFILE},
 };
 
 void lnet_open_fs(lua_State *L) {

@@ -41,6 +41,8 @@ local CODE = { -- errno -> TFTP error code; anything else is an access violation
   [fs.EEXIST] = codec.ERR_EXISTS,
   [fs.ENOSPC] = codec.ERR_DISK_FULL,
   [fs.EDQUOT] = codec.ERR_DISK_FULL,
+  [fs.EMFILE] = codec.ERR_UNDEFINED, -- out of fds: "server busy", try again later
+  [fs.ENFILE] = codec.ERR_UNDEFINED,
 }
 
 local M = {}
@@ -52,6 +54,7 @@ local M = {}
 function M.tftp_error(errno, upload)
   local code = CODE[errno] or ERR_ACCESS
   if upload and code == ERR_NOT_FOUND then code = ERR_ACCESS end
+  if code == codec.ERR_UNDEFINED then return code, "server busy: too many open files", errno end
   return code, codec.messages[code]:lower(), errno
 end
 local tftp_error = M.tftp_error

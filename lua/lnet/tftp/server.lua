@@ -95,14 +95,21 @@ local function serve(srv, req, peer, pport, reqlen)
   local t0 = core.gettime()
   local ev = { peer = peer, port = pport, file = req.filename,
                op = codec.opnames[req.opcode], mode = req.mode }
-  local sock = core.udp(srv.family)
+  local sock, serr, serrno = core.udp(srv.family)
   local function done(bytes, err, code, errno)
     ev.bytes, ev.duration = bytes or 0, core.gettime() - t0
     ev.ok, ev.error, ev.code, ev.errno = bytes ~= nil, err, code, errno
     ev.event = "done"
     log_event(srv, ev)
   end
-  if not sock then return done(nil, "no socket") end
+  if not sock then
+    -- out of fds (EMFILE/ENFILE): say so from the request port at once, so the
+    -- client neither waits nor retries into the same wall; the next request
+    -- is served again as soon as fds are free (no backlog, nothing to spin on)
+    srv.sock:sendto(codec.error(ERR_UNDEFINED, ("server busy: " .. serr):sub(1, reqlen - 5)),
+      peer, pport)
+    return done(nil, serr, ERR_UNDEFINED, serrno)
+  end
   local ok, berr = sock:bind(srv.bindhost, 0)
   if not ok then sock:close(); return done(nil, berr) end
   local t = { sock = sock, host = peer, port = pport, retries = srv.retries,
