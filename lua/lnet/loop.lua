@@ -133,9 +133,13 @@ local function unwait(t)
   local fd = t.wfd
   if fd then
     t.wfd = nil
-    if readers[fd] == t then readers[fd] = nil; nfdwaits = nfdwaits - 1 end
-    if writers[fd] == t then writers[fd] = nil; nfdwaits = nfdwaits - 1 end
+    if readers[fd] == t then
+      readers[fd] = nil; nfdwaits = nfdwaits - 1
+    elseif writers[fd] == t then
+      writers[fd] = nil; nfdwaits = nfdwaits - 1
+    end
     -- The fd stays armed in the poller; a wakeup without a waiter disarms it.
+    return -- a task waiting on an fd is on no wait list
   end
   local list = t.wlist
   if list then
@@ -154,10 +158,25 @@ local function schedule(t, v)
   rq[rqn] = t
 end
 
--- Wake a waiting task with value v (true: ready, false: timed out).
+-- Wake a waiting task with value v (true: ready, false: timed out): take it
+-- off whatever it waits on (its timer, its fd, the wait list it is in) and put
+-- it on the run queue.  Every wakeup goes through here.
 local function wake(t, v)
   unwait(t)
   schedule(t, v)
+end
+
+-- Wake, with true, every task of a wait list that the caller has just taken
+-- off its object (an event's waiters, a task's joiners), in order.
+-- @treturn integer how many
+local function wakeall(list)
+  local n = #list
+  for i = 1, n do
+    local t = list[i]
+    t.wlist = nil -- the whole list is dropped: no need to search it for t
+    wake(t, true)
+  end
+  return n
 end
 
 -- A socket is being closed (socket.c calls this through core.onclose just
@@ -178,11 +197,7 @@ local function finish(t, state)
   local joiners = t.joiners
   if joiners then
     t.joiners = nil
-    for i = 1, #joiners do
-      local j = joiners[i]
-      j.wlist = nil
-      wake(j, true)
-    end
+    wakeall(joiners)
   end
 end
 
@@ -510,18 +525,8 @@ function loop.run(fn, ...)
         for i = 1, 2 * n, 2 do
           local fd, ev = events[i], events[i + 1]
           local r, w = readers[fd], writers[fd]
-          if r and ev & READ ~= 0 then
-            readers[fd] = nil; nfdwaits = nfdwaits - 1
-            r.wfd = nil
-            if r.hidx then hremove(r) end
-            schedule(r, true)
-          end
-          if w and ev & WRITE ~= 0 then
-            writers[fd] = nil; nfdwaits = nfdwaits - 1
-            w.wfd = nil
-            if w.hidx then hremove(w) end
-            schedule(w, true)
-          end
+          if r and ev & READ ~= 0 then wake(r, true) end
+          if w and ev & WRITE ~= 0 then wake(w, true) end
           if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
             p:set(fd, interest(fd)) -- nobody waits for this: disarm
           end
@@ -657,8 +662,6 @@ function Queue:put(item, timeout)
   checktimeout(timeout, 2, "put")
   local g = self.getters[1]
   if g then -- hand it over directly
-    table.remove(self.getters, 1)
-    g.wlist = nil
     g.gotitem = item
     wake(g, true)
     return true
@@ -691,8 +694,6 @@ function Queue:get(timeout)
     self.head = h + 1
     local p = self.putters[1]
     if p then -- room now: take the first blocked putter's item
-      table.remove(self.putters, 1)
-      p.wlist = nil
       self.tail = self.tail + 1
       self.items[self.tail] = p.putitem
       wake(p, true)
@@ -729,12 +730,7 @@ end
 --- Set the flag and wake every waiting task.
 function Event:set()
   self.flag = true
-  local w = self.waiters
-  self.waiters = {}
-  for i = 1, #w do
-    w[i].wlist = nil
-    wake(w[i], true)
-  end
+  Event.signal(self)
 end
 
 --- Wake the tasks waiting now without setting the flag (a condition's notify_all).
@@ -742,11 +738,7 @@ end
 function Event:signal()
   local w = self.waiters
   self.waiters = {}
-  for i = 1, #w do
-    w[i].wlist = nil
-    wake(w[i], true)
-  end
-  return #w
+  return wakeall(w)
 end
 
 --- Clear the flag.
