@@ -483,6 +483,68 @@ local passguard = setmetatable({}, {
   end,
 })
 
+-- A pass: resume the tasks that are ready now, in FIFO order (the tasks they
+-- wake wait for the next pass).
+local function runpass()
+  local batch, nrun = rq, rqn
+  rq, rqn = spare, 0
+  pbatch, pdone, pn = batch, 0, nrun
+  local _ <close> = passguard -- keeps the rest of the pass on stop or error
+  for i = 1, nrun do
+    pdone = i
+    local t = batch[i]
+    batch[i] = nil
+    if t.state == "ready" then step(t, t.rval) end
+    if stopping then return end
+  end
+end
+
+-- Poll: no wait if tasks are ready, else until the next timer (or an fd, if
+-- no timer is set); wake the tasks whose fds are ready.
+local function poll()
+  local timeout
+  if rqn > 0 then
+    timeout = 0
+  elseif hn > 0 then
+    timeout = heap[1].deadline - gettime()
+    if timeout < 0 then timeout = 0 end
+  elseif nfdwaits == 0 then
+    error("lnet.loop: deadlock: " .. ntasks .. " task(s) wait on each other"
+      .. " (queues, events or joins) and nothing else can wake them", 0)
+  end
+  if nfdwaits == 0 and timeout == 0 then return end
+  local p = getpoller()
+  local n = p:wait(timeout, events)
+  for i = 1, 2 * n, 2 do
+    local fd, ev = events[i], events[i + 1]
+    local r, w = readers[fd], writers[fd]
+    if r and ev & READ ~= 0 then wake(r, true) end
+    if w and ev & WRITE ~= 0 then wake(w, true) end
+    if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
+      p:set(fd, interest(fd)) -- nobody waits for this: disarm
+    end
+  end
+end
+
+-- Timers: wake the tasks whose deadline has passed.
+local function timers()
+  if hn == 0 then return end
+  local now = gettime()
+  while hn > 0 and heap[1].deadline <= now do
+    wake(heap[1], false)
+  end
+end
+
+-- Turns of the loop until every task has finished or loop.stop() is called.
+local function turns()
+  while ntasks > 0 and not stopping do
+    runpass()
+    if stopping or ntasks == 0 then return end
+    poll()
+    timers()
+  end
+end
+
 --- Run the loop until every task has finished or `loop.stop()` is called.
 -- @tparam[opt] function fn spawned as a first task, with the other arguments
 -- @return fn's results when fn was given and finished
@@ -491,56 +553,7 @@ function loop.run(fn, ...)
   if running then error("lnet.loop: loop.run is already running", 2) end
   local main = fn and loop.spawn(fn, ...)
   running, stopping, pending_raise = true, false, nil
-  local ok, err = pcall(function()
-    while ntasks > 0 and not stopping do
-      -- 1. resume the tasks that are ready now (not the ones they wake)
-      do
-        local batch, nrun = rq, rqn
-        rq, rqn = spare, 0
-        pbatch, pdone, pn = batch, 0, nrun
-        local _ <close> = passguard -- keeps the rest of the pass on stop or error
-        for i = 1, nrun do
-          pdone = i
-          local t = batch[i]
-          batch[i] = nil
-          if t.state == "ready" then step(t, t.rval) end
-          if stopping then break end
-        end
-      end
-      if stopping or ntasks == 0 then break end
-      -- 2. poll: no wait if tasks are ready, else until the next timer
-      local timeout
-      if rqn > 0 then
-        timeout = 0
-      elseif hn > 0 then
-        timeout = heap[1].deadline - gettime()
-        if timeout < 0 then timeout = 0 end
-      elseif nfdwaits == 0 then
-        error("lnet.loop: deadlock: " .. ntasks .. " task(s) wait on each other"
-          .. " (queues, events or joins) and nothing else can wake them", 0)
-      end
-      if nfdwaits > 0 or timeout ~= 0 then
-        local p = getpoller()
-        local n = p:wait(timeout, events)
-        for i = 1, 2 * n, 2 do
-          local fd, ev = events[i], events[i + 1]
-          local r, w = readers[fd], writers[fd]
-          if r and ev & READ ~= 0 then wake(r, true) end
-          if w and ev & WRITE ~= 0 then wake(w, true) end
-          if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
-            p:set(fd, interest(fd)) -- nobody waits for this: disarm
-          end
-        end
-      end
-      -- 3. timers
-      if hn > 0 then
-        local now = gettime()
-        while hn > 0 and heap[1].deadline <= now do
-          wake(heap[1], false)
-        end
-      end
-    end
-  end)
+  local ok, err = pcall(turns)
   running, stopping, current = false, false, nil
   if not ok then error(err, 0) end
   if pending_raise then
