@@ -704,6 +704,68 @@ describe("lnet.loop", function()
       assert.is_true(reused)
     end)
 
+    -- The loop calls poller:set only when an fd's interest changes; what it
+    -- believes is armed must follow the fd through close, reuse and reset.
+    it("a socket closed while armed, with no waiter, leaves its reused fd number armable", function()
+      local reused
+      runbounded(5, function()
+        local a, b = lnet.socketpair()
+        loop.spawn(function() loop.sleep(0.01); assert(b:sendall("1")) end)
+        assert.are.equal("1", a:recv(1)) -- a is armed for reading; nobody waits on it now
+        local fd = a:fileno()
+        a:close()
+        b:close()
+        local c, d = lnet.socketpair()
+        if d:fileno() == fd then c, d = d, c end
+        reused = c:fileno() == fd
+        loop.spawn(function() loop.sleep(0.01); assert(d:sendall("2")) end)
+        assert.are.equal("2", c:recv(1)) -- would wait forever if fd were thought still armed
+        c:close()
+        d:close()
+      end)
+      assert.is_true(reused)
+    end)
+
+    it("the interest goes from READ to READ|WRITE when a second task writes, and back", function()
+      local a, b = lnet.socketpair()
+      local big = ("w"):rep(1 << 20) -- far more than a socketpair buffers
+      local got = {}
+      runbounded(10, function()
+        local reader = loop.spawn(function()
+          for i = 1, 3 do got[i] = a:recv(10) end -- waits for READ the whole time
+        end)
+        for round = 1, 3 do
+          local writer = loop.spawn(function() assert(a:sendall(big)) end) -- waits for WRITE
+          loop.sleep(0.01)
+          assert.are.equal("waiting", writer:status())
+          assert.are.equal("waiting", reader:status())
+          local n = 0
+          while n < #big do n = n + #assert(b:recv(65536)) end
+          assert(writer:join(5))
+          loop.sleep(0.01) -- a stays writable with no writer: the loop disarms WRITE
+          assert(b:sendall("r" .. round))
+          loop.sleep(0.01)
+        end
+        assert(reader:join(5))
+      end)
+      a:close()
+      b:close()
+      assert.are.same({ "r1", "r2", "r3" }, got)
+    end)
+
+    it("loop.reset forgets what the old poller had armed", function()
+      local a, b = lnet.socketpair()
+      for round = 1, 2 do
+        runbounded(5, function()
+          loop.spawn(function() loop.sleep(0.01); assert(b:sendall(tostring(round))) end)
+          assert.are.equal(tostring(round), a:recv(1)) -- armed for READ in this loop's poller
+        end)
+        loop.reset() -- a new poller next time: a must be armed there again
+      end
+      a:close()
+      b:close()
+    end)
+
     it("recv times out inside a task without blocking the others", function()
       local srv, port = tcp_pair()
       local ticks = 0

@@ -40,6 +40,7 @@ local poller -- core.poller(), created on first use
 local spin = 0 -- microseconds the poller busy-polls before sleeping (loop.setspin)
 local events = {} -- reused output table of poller:wait
 local readers, writers = {}, {} -- fd -> task waiting on it
+local armed = {} -- fd -> the interest the poller holds for it now (READ, WRITE or both)
 local nfdwaits = 0 -- tasks waiting on an fd
 local rq, rqn = {}, 0 -- run queue: tasks to resume at the next pass, in order
 local spare = {} -- the previous pass's (emptied) array, reused
@@ -122,9 +123,17 @@ local function getpoller()
   return poller
 end
 
--- Interest of fd as the current waiters need it.
-local function interest(fd)
-  return (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+-- Give fd the interest its waiters need now; poller:set only when that
+-- changes.  `armed` mirrors what the poller holds (a failed set leaves the fd
+-- unregistered there too), so it must be forgotten whenever the poller's is:
+-- when the fd is closed (onclose) and on loop.reset.
+-- @return true, or nil, message, errno from poller:set
+local function arm(fd)
+  local want = (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+  if want == (armed[fd] or 0) then return true end
+  local ok, err, code = getpoller():set(fd, want)
+  armed[fd] = ok and want ~= 0 and want or nil
+  return ok, err, code
 end
 
 -- Undo whatever t is waiting on (timer, fd, wait list).
@@ -186,7 +195,7 @@ local function onclose(fd)
   local r, w = readers[fd], writers[fd]
   if r then wake(r, true) end
   if w then wake(w, true) end
-  if poller then poller:set(fd, 0) end
+  arm(fd) -- nobody waits on it now: disarms it, if it is armed
 end
 core.onclose(onclose)
 
@@ -241,7 +250,7 @@ local function after(t, ok, tag, ...)
     nfdwaits = nfdwaits + 1
     t.wfd = fd
     t.state = "waiting"
-    local ok2, _, code = getpoller():set(fd, interest(fd))
+    local ok2, _, code = arm(fd)
     if not ok2 then
       -- Not pollable (a regular file or /dev/null: always ready) or a bad fd:
       -- resume now and let the syscall itself report it.
@@ -513,15 +522,14 @@ local function poll()
       .. " (queues, events or joins) and nothing else can wake them", 0)
   end
   if nfdwaits == 0 and timeout == 0 then return end
-  local p = getpoller()
-  local n = p:wait(timeout, events)
+  local n = getpoller():wait(timeout, events)
   for i = 1, 2 * n, 2 do
     local fd, ev = events[i], events[i + 1]
     local r, w = readers[fd], writers[fd]
     if r and ev & READ ~= 0 then wake(r, true) end
     if w and ev & WRITE ~= 0 then wake(w, true) end
     if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
-      p:set(fd, interest(fd)) -- nobody waits for this: disarm
+      arm(fd) -- nobody waits for this: disarm
     end
   end
 end
@@ -597,6 +605,7 @@ function loop.reset()
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
   if poller then poller:close(); poller = nil end
+  armed = {} -- the new poller starts empty
 end
 
 --- Busy-poll before sleeping: when no task is ready, the loop polls its
