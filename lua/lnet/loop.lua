@@ -18,7 +18,7 @@
 local core = require "lnet.core"
 
 local WAIT, READ, WRITE = core.WAIT, core.READ, core.WRITE
-local gettime, cresume = core.gettime, core.resume
+local gettime, cresume, cselect = core.gettime, core.resume, core.select
 local co_create, co_running, co_yield = coroutine.create, coroutine.running, coroutine.yield
 local co_status, co_close = coroutine.status, coroutine.close
 local type, error, tostring = type, error, tostring
@@ -371,18 +371,13 @@ local function waitfd(x, timeout, ev, fname)
   -- data the line reader already holds counts as readable: no poll needed
   if ev == READ and fd ~= x and x.pending and x:pending() > 0 then return true end
   local t = intask(fname)
-  if not t then
-    local p <close> = assert(core.poller())
-    local out = {}
-    local ok = p:set(fd, ev)
-    if not ok then return true end
-    local deadline = timeout and gettime() + timeout
-    repeat
-      local left = deadline and deadline - gettime()
-      if left and left < 0 then left = 0 end
-      if p:wait(left, out) > 0 then return true end
-    until deadline and gettime() >= deadline
-    return nil, "timeout"
+  if not t then -- one poll(2) (core.select); a regular file or a bad fd is ready at once
+    -- poll(2) skips a negative fd: it would wait forever
+    if fd < 0 then error(("bad argument #1 to '%s' (invalid fd)"):format(fname), 3) end
+    local ready, err, timedout = cselect(ev == READ and { fd } or {}, ev == WRITE and { fd } or {}, timeout)
+    if not ready then return nil, err end -- "interrupted": Ctrl-C's hook raises next
+    if timedout then return nil, "timeout" end
+    return true
   end
   local waiters = ev == READ and readers or writers
   if waiters[fd] then
