@@ -414,6 +414,44 @@ describe("lnet.loop", function()
       end)
       assert.matches("already has a reading task", msg)
     end)
+
+    -- Outside a task, readable/writable are one poll(2) (core.select).
+    it("outside a task: ready at once, a line reader's data, timeouts, misuse", function()
+      local u <close> = silent()
+      local c <close> = assert(lnet.udp())
+      assert(c:sendto("x", u:getsockname()))
+      assert.is_true(loop.readable(u)) -- no timeout: the datagram is there already
+      assert.is_true(loop.readable(u:fileno(), 0))
+      assert.is_true(loop.writable(c))
+      -- a TCP socket whose line reader holds the next line: readable, though the kernel has nothing
+      local srv <close> = assert(lnet.tcp())
+      assert(srv:bind("127.0.0.1", 0))
+      assert(srv:listen())
+      local a <close> = assert(lnet.tcp())
+      assert(a:connect("127.0.0.1", select(2, srv:getsockname())))
+      local b <close> = assert(srv:accept())
+      assert(a:sendall("one\ntwo\n"))
+      assert.are.equal("one", b:receive("*l"))
+      local t0 = loop.now()
+      assert.is_true(loop.readable(b, 5))
+      assert.is_true(loop.now() - t0 < 1)
+      assert.are.equal("two", b:receive("*l"))
+      -- a socket whose send buffer is full is not writable until its timeout
+      local p, q = lnet.socketpair()
+      p:settimeout(0)
+      while p:send(("x"):rep(65536)) do end
+      t0 = loop.now()
+      assert.are.same({ nil, "timeout" }, { loop.writable(p, 0.05) })
+      local took = loop.now() - t0
+      assert.is_true(took >= 0.04 and took < 1, "took " .. took)
+      assert.is_true(loop.writable(q, 0))
+      p:close()
+      q:close()
+      assert.are.same({ nil, "closed" }, { loop.readable(p) })
+      local ok, err = pcall(loop.writable, -1)
+      assert.is_false(ok)
+      assert.matches("invalid fd", err)
+    end)
   end)
 
   describe("poller", function()
@@ -526,6 +564,60 @@ describe("lnet.loop", function()
       assert.is_true(loop.now() - t0 < 3)
       assert.matches("run returned\tfalse\t.*interrupted!", out)
     end)
+
+    -- readable/writable outside a task block in one poll(2): data ends a wait
+    -- that has no timeout, and Ctrl-C interrupts it (each way in its own
+    -- child: lua5.4 catches one SIGINT per chunk), the sockets staying usable.
+    local waiter = [[
+      local lnet = require "lnet"
+      local loop = require "lnet.loop"
+      local u = assert(lnet.udp())
+      assert(u:bind("127.0.0.1", 0))
+      local _, port = u:getsockname()
+      local a, b = lnet.socketpair()
+      a:settimeout(0)
+      while a:send(("x"):rep(65536)) do end -- a is not writable until b reads
+      local waits = {
+        readable = function() return loop.readable(u) end,
+        timeout = function() return loop.readable(u, 30) end,
+        writable = function() return loop.writable(a) end,
+      }
+      io.write("ready ", port, "\n"); io.stdout:flush()
+      local ok, r1, r2 = pcall(waits["WAY"])
+      io.write("caught: ", tostring(ok), " ", tostring(r1), " ", tostring(r2), "\n")
+      assert(u:sendto("x", "127.0.0.1", port))
+      repeat local data = b:recv(65536) until #data < 65536 or loop.writable(a, 0)
+      io.write("after: ", tostring(loop.readable(u, 5)), " ", tostring(loop.writable(a, 5)), "\n")
+    ]]
+    local function spawnwaiter(way)
+      local proc = require "spec.support.proc"
+      local p = proc.spawn(proc.luaenv() .. "lua5.4 -e " .. proc.quote((waiter:gsub("WAY", way))))
+      finally(function() p:stop() end)
+      local ok, out = p:expect("ready ", 10)
+      assert(ok, out)
+      assert.is_true(p:asleep(10)) -- in its poll(2)
+      return p, tonumber(out:match("ready (%d+)"))
+    end
+
+    it("outside a task, data ends a readable() that has no timeout", function()
+      local p, port = spawnwaiter("readable")
+      local c <close> = assert(lnet.udp())
+      assert(c:sendto("wake", "127.0.0.1", port))
+      local ok, out = p:expect("after:", 10)
+      assert(ok, out)
+      assert.matches("caught: true true nil\nafter: true true", out)
+    end)
+
+    for _, way in ipairs { "readable", "timeout", "writable" } do
+      it("interrupts " .. way .. "() outside a task with 'interrupted!'", function()
+        local p = spawnwaiter(way)
+        p:kill("INT")
+        local ok, out = p:expect("after:", 10)
+        assert(ok, out)
+        assert.matches("caught: false [^\n]*interrupted!", out)
+        assert.matches("after: true true", out)
+      end)
+    end
   end)
 
   describe("setspin", function()
@@ -702,6 +794,68 @@ describe("lnet.loop", function()
         c:close(); d:close()
       end)
       assert.is_true(reused)
+    end)
+
+    -- The loop calls poller:set only when an fd's interest changes; what it
+    -- believes is armed must follow the fd through close, reuse and reset.
+    it("a socket closed while armed, with no waiter, leaves its reused fd number armable", function()
+      local reused
+      runbounded(5, function()
+        local a, b = lnet.socketpair()
+        loop.spawn(function() loop.sleep(0.01); assert(b:sendall("1")) end)
+        assert.are.equal("1", a:recv(1)) -- a is armed for reading; nobody waits on it now
+        local fd = a:fileno()
+        a:close()
+        b:close()
+        local c, d = lnet.socketpair()
+        if d:fileno() == fd then c, d = d, c end
+        reused = c:fileno() == fd
+        loop.spawn(function() loop.sleep(0.01); assert(d:sendall("2")) end)
+        assert.are.equal("2", c:recv(1)) -- would wait forever if fd were thought still armed
+        c:close()
+        d:close()
+      end)
+      assert.is_true(reused)
+    end)
+
+    it("the interest goes from READ to READ|WRITE when a second task writes, and back", function()
+      local a, b = lnet.socketpair()
+      local big = ("w"):rep(1 << 20) -- far more than a socketpair buffers
+      local got = {}
+      runbounded(10, function()
+        local reader = loop.spawn(function()
+          for i = 1, 3 do got[i] = a:recv(10) end -- waits for READ the whole time
+        end)
+        for round = 1, 3 do
+          local writer = loop.spawn(function() assert(a:sendall(big)) end) -- waits for WRITE
+          loop.sleep(0.01)
+          assert.are.equal("waiting", writer:status())
+          assert.are.equal("waiting", reader:status())
+          local n = 0
+          while n < #big do n = n + #assert(b:recv(65536)) end
+          assert(writer:join(5))
+          loop.sleep(0.01) -- a stays writable with no writer: the loop disarms WRITE
+          assert(b:sendall("r" .. round))
+          loop.sleep(0.01)
+        end
+        assert(reader:join(5))
+      end)
+      a:close()
+      b:close()
+      assert.are.same({ "r1", "r2", "r3" }, got)
+    end)
+
+    it("loop.reset forgets what the old poller had armed", function()
+      local a, b = lnet.socketpair()
+      for round = 1, 2 do
+        runbounded(5, function()
+          loop.spawn(function() loop.sleep(0.01); assert(b:sendall(tostring(round))) end)
+          assert.are.equal(tostring(round), a:recv(1)) -- armed for READ in this loop's poller
+        end)
+        loop.reset() -- a new poller next time: a must be armed there again
+      end
+      a:close()
+      b:close()
     end)
 
     it("recv times out inside a task without blocking the others", function()

@@ -860,12 +860,7 @@ io.write("after: ", (s:recvfrom(100)), " ", a:receive("l"), "\n")
       local p = proc.spawn(proc.luaenv() .. "lua5.4 " .. script .. " " .. way)
       finally(function() p:stop(); os.remove(script) end)
       assert.is_true((p:expect("ready", 10)))
-      assert.is_true(proc.until_true(function()
-        local st = io.open("/proc/" .. p.pid .. "/stat")
-        local text = st and st:read("a") or ""
-        if st then st:close() end
-        return text:match("^%d+ %b() (%a)") == "S"
-      end, 10))
+      assert.is_true(p:asleep(10))
       p:kill("INT")
       local ok, out = p:expect("after:", 10)
       p:stop()
@@ -927,12 +922,7 @@ io.write("got: ", tostring((s:recvfrom(100))), "\n")
     local ok, out = p:expect("port ", 10)
     assert.is_true(ok, out)
     local port = tonumber(out:match("port (%d+)"))
-    assert.is_true(proc.until_true(function()
-      local st = io.open("/proc/" .. p.pid .. "/stat")
-      local text = st and st:read("a") or ""
-      if st then st:close() end
-      return text:match("^%d+ %b() (%a)") == "S"
-    end, 10))
+    assert.is_true(p:asleep(10))
     p:kill("WINCH") -- ignored by default: must not wake or break the call
     p:kill("CONT")
     local u <close> = lnet.udp()

@@ -18,7 +18,7 @@
 local core = require "lnet.core"
 
 local WAIT, READ, WRITE = core.WAIT, core.READ, core.WRITE
-local gettime, cresume = core.gettime, core.resume
+local gettime, cresume, cselect = core.gettime, core.resume, core.select
 local co_create, co_running, co_yield = coroutine.create, coroutine.running, coroutine.yield
 local co_status, co_close = coroutine.status, coroutine.close
 local type, error, tostring = type, error, tostring
@@ -40,6 +40,7 @@ local poller -- core.poller(), created on first use
 local spin = 0 -- microseconds the poller busy-polls before sleeping (loop.setspin)
 local events = {} -- reused output table of poller:wait
 local readers, writers = {}, {} -- fd -> task waiting on it
+local armed = {} -- fd -> the interest the poller holds for it now (READ, WRITE or both)
 local nfdwaits = 0 -- tasks waiting on an fd
 local rq, rqn = {}, 0 -- run queue: tasks to resume at the next pass, in order
 local spare = {} -- the previous pass's (emptied) array, reused
@@ -122,9 +123,17 @@ local function getpoller()
   return poller
 end
 
--- Interest of fd as the current waiters need it.
-local function interest(fd)
-  return (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+-- Give fd the interest its waiters need now; poller:set only when that
+-- changes.  `armed` mirrors what the poller holds (a failed set leaves the fd
+-- unregistered there too), so it must be forgotten whenever the poller's is:
+-- when the fd is closed (onclose) and on loop.reset.
+-- @return true, or nil, message, errno from poller:set
+local function arm(fd)
+  local want = (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+  if want == (armed[fd] or 0) then return true end
+  local ok, err, code = getpoller():set(fd, want)
+  armed[fd] = ok and want ~= 0 and want or nil
+  return ok, err, code
 end
 
 -- Undo whatever t is waiting on (timer, fd, wait list).
@@ -133,9 +142,13 @@ local function unwait(t)
   local fd = t.wfd
   if fd then
     t.wfd = nil
-    if readers[fd] == t then readers[fd] = nil; nfdwaits = nfdwaits - 1 end
-    if writers[fd] == t then writers[fd] = nil; nfdwaits = nfdwaits - 1 end
+    if readers[fd] == t then
+      readers[fd] = nil; nfdwaits = nfdwaits - 1
+    elseif writers[fd] == t then
+      writers[fd] = nil; nfdwaits = nfdwaits - 1
+    end
     -- The fd stays armed in the poller; a wakeup without a waiter disarms it.
+    return -- a task waiting on an fd is on no wait list
   end
   local list = t.wlist
   if list then
@@ -154,10 +167,25 @@ local function schedule(t, v)
   rq[rqn] = t
 end
 
--- Wake a waiting task with value v (true: ready, false: timed out).
+-- Wake a waiting task with value v (true: ready, false: timed out): take it
+-- off whatever it waits on (its timer, its fd, the wait list it is in) and put
+-- it on the run queue.  Every wakeup goes through here.
 local function wake(t, v)
   unwait(t)
   schedule(t, v)
+end
+
+-- Wake, with true, every task of a wait list that the caller has just taken
+-- off its object (an event's waiters, a task's joiners), in order.
+-- @treturn integer how many
+local function wakeall(list)
+  local n = #list
+  for i = 1, n do
+    local t = list[i]
+    t.wlist = nil -- the whole list is dropped: no need to search it for t
+    wake(t, true)
+  end
+  return n
 end
 
 -- A socket is being closed (socket.c calls this through core.onclose just
@@ -167,7 +195,7 @@ local function onclose(fd)
   local r, w = readers[fd], writers[fd]
   if r then wake(r, true) end
   if w then wake(w, true) end
-  if poller then poller:set(fd, 0) end
+  arm(fd) -- nobody waits on it now: disarms it, if it is armed
 end
 core.onclose(onclose)
 
@@ -178,11 +206,7 @@ local function finish(t, state)
   local joiners = t.joiners
   if joiners then
     t.joiners = nil
-    for i = 1, #joiners do
-      local j = joiners[i]
-      j.wlist = nil
-      wake(j, true)
-    end
+    wakeall(joiners)
   end
 end
 
@@ -226,7 +250,7 @@ local function after(t, ok, tag, ...)
     nfdwaits = nfdwaits + 1
     t.wfd = fd
     t.state = "waiting"
-    local ok2, _, code = getpoller():set(fd, interest(fd))
+    local ok2, _, code = arm(fd)
     if not ok2 then
       -- Not pollable (a regular file or /dev/null: always ready) or a bad fd:
       -- resume now and let the syscall itself report it.
@@ -347,18 +371,13 @@ local function waitfd(x, timeout, ev, fname)
   -- data the line reader already holds counts as readable: no poll needed
   if ev == READ and fd ~= x and x.pending and x:pending() > 0 then return true end
   local t = intask(fname)
-  if not t then
-    local p <close> = assert(core.poller())
-    local out = {}
-    local ok = p:set(fd, ev)
-    if not ok then return true end
-    local deadline = timeout and gettime() + timeout
-    repeat
-      local left = deadline and deadline - gettime()
-      if left and left < 0 then left = 0 end
-      if p:wait(left, out) > 0 then return true end
-    until deadline and gettime() >= deadline
-    return nil, "timeout"
+  if not t then -- one poll(2) (core.select); a regular file or a bad fd is ready at once
+    -- poll(2) skips a negative fd: it would wait forever
+    if fd < 0 then error(("bad argument #1 to '%s' (invalid fd)"):format(fname), 3) end
+    local ready, err, timedout = cselect(ev == READ and { fd } or {}, ev == WRITE and { fd } or {}, timeout)
+    if not ready then return nil, err end -- "interrupted": Ctrl-C's hook raises next
+    if timedout then return nil, "timeout" end
+    return true
   end
   local waiters = ev == READ and readers or writers
   if waiters[fd] then
@@ -468,6 +487,67 @@ local passguard = setmetatable({}, {
   end,
 })
 
+-- A pass: resume the tasks that are ready now, in FIFO order (the tasks they
+-- wake wait for the next pass).
+local function runpass()
+  local batch, nrun = rq, rqn
+  rq, rqn = spare, 0
+  pbatch, pdone, pn = batch, 0, nrun
+  local _ <close> = passguard -- keeps the rest of the pass on stop or error
+  for i = 1, nrun do
+    pdone = i
+    local t = batch[i]
+    batch[i] = nil
+    if t.state == "ready" then step(t, t.rval) end
+    if stopping then return end
+  end
+end
+
+-- Poll: no wait if tasks are ready, else until the next timer (or an fd, if
+-- no timer is set); wake the tasks whose fds are ready.
+local function poll()
+  local timeout
+  if rqn > 0 then
+    timeout = 0
+  elseif hn > 0 then
+    timeout = heap[1].deadline - gettime()
+    if timeout < 0 then timeout = 0 end
+  elseif nfdwaits == 0 then
+    error("lnet.loop: deadlock: " .. ntasks .. " task(s) wait on each other"
+      .. " (queues, events or joins) and nothing else can wake them", 0)
+  end
+  if nfdwaits == 0 and timeout == 0 then return end
+  local n = getpoller():wait(timeout, events)
+  for i = 1, 2 * n, 2 do
+    local fd, ev = events[i], events[i + 1]
+    local r, w = readers[fd], writers[fd]
+    if r and ev & READ ~= 0 then wake(r, true) end
+    if w and ev & WRITE ~= 0 then wake(w, true) end
+    if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
+      arm(fd) -- nobody waits for this: disarm
+    end
+  end
+end
+
+-- Timers: wake the tasks whose deadline has passed.
+local function timers()
+  if hn == 0 then return end
+  local now = gettime()
+  while hn > 0 and heap[1].deadline <= now do
+    wake(heap[1], false)
+  end
+end
+
+-- Turns of the loop until every task has finished or loop.stop() is called.
+local function turns()
+  while ntasks > 0 and not stopping do
+    runpass()
+    if stopping or ntasks == 0 then return end
+    poll()
+    timers()
+  end
+end
+
 --- Run the loop until every task has finished or `loop.stop()` is called.
 -- @tparam[opt] function fn spawned as a first task, with the other arguments
 -- @return fn's results when fn was given and finished
@@ -476,66 +556,7 @@ function loop.run(fn, ...)
   if running then error("lnet.loop: loop.run is already running", 2) end
   local main = fn and loop.spawn(fn, ...)
   running, stopping, pending_raise = true, false, nil
-  local ok, err = pcall(function()
-    while ntasks > 0 and not stopping do
-      -- 1. resume the tasks that are ready now (not the ones they wake)
-      do
-        local batch, nrun = rq, rqn
-        rq, rqn = spare, 0
-        pbatch, pdone, pn = batch, 0, nrun
-        local _ <close> = passguard -- keeps the rest of the pass on stop or error
-        for i = 1, nrun do
-          pdone = i
-          local t = batch[i]
-          batch[i] = nil
-          if t.state == "ready" then step(t, t.rval) end
-          if stopping then break end
-        end
-      end
-      if stopping or ntasks == 0 then break end
-      -- 2. poll: no wait if tasks are ready, else until the next timer
-      local timeout
-      if rqn > 0 then
-        timeout = 0
-      elseif hn > 0 then
-        timeout = heap[1].deadline - gettime()
-        if timeout < 0 then timeout = 0 end
-      elseif nfdwaits == 0 then
-        error("lnet.loop: deadlock: " .. ntasks .. " task(s) wait on each other"
-          .. " (queues, events or joins) and nothing else can wake them", 0)
-      end
-      if nfdwaits > 0 or timeout ~= 0 then
-        local p = getpoller()
-        local n = p:wait(timeout, events)
-        for i = 1, 2 * n, 2 do
-          local fd, ev = events[i], events[i + 1]
-          local r, w = readers[fd], writers[fd]
-          if r and ev & READ ~= 0 then
-            readers[fd] = nil; nfdwaits = nfdwaits - 1
-            r.wfd = nil
-            if r.hidx then hremove(r) end
-            schedule(r, true)
-          end
-          if w and ev & WRITE ~= 0 then
-            writers[fd] = nil; nfdwaits = nfdwaits - 1
-            w.wfd = nil
-            if w.hidx then hremove(w) end
-            schedule(w, true)
-          end
-          if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
-            p:set(fd, interest(fd)) -- nobody waits for this: disarm
-          end
-        end
-      end
-      -- 3. timers
-      if hn > 0 then
-        local now = gettime()
-        while hn > 0 and heap[1].deadline <= now do
-          wake(heap[1], false)
-        end
-      end
-    end
-  end)
+  local ok, err = pcall(turns)
   running, stopping, current = false, false, nil
   if not ok then error(err, 0) end
   if pending_raise then
@@ -579,6 +600,7 @@ function loop.reset()
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
   if poller then poller:close(); poller = nil end
+  armed = {} -- the new poller starts empty
 end
 
 --- Busy-poll before sleeping: when no task is ready, the loop polls its
@@ -657,8 +679,6 @@ function Queue:put(item, timeout)
   checktimeout(timeout, 2, "put")
   local g = self.getters[1]
   if g then -- hand it over directly
-    table.remove(self.getters, 1)
-    g.wlist = nil
     g.gotitem = item
     wake(g, true)
     return true
@@ -691,8 +711,6 @@ function Queue:get(timeout)
     self.head = h + 1
     local p = self.putters[1]
     if p then -- room now: take the first blocked putter's item
-      table.remove(self.putters, 1)
-      p.wlist = nil
       self.tail = self.tail + 1
       self.items[self.tail] = p.putitem
       wake(p, true)
@@ -729,12 +747,7 @@ end
 --- Set the flag and wake every waiting task.
 function Event:set()
   self.flag = true
-  local w = self.waiters
-  self.waiters = {}
-  for i = 1, #w do
-    w[i].wlist = nil
-    wake(w[i], true)
-  end
+  Event.signal(self)
 end
 
 --- Wake the tasks waiting now without setting the flag (a condition's notify_all).
@@ -742,11 +755,7 @@ end
 function Event:signal()
   local w = self.waiters
   self.waiters = {}
-  for i = 1, #w do
-    w[i].wlist = nil
-    wake(w[i], true)
-  end
-  return #w
+  return wakeall(w)
 end
 
 --- Clear the flag.

@@ -40,14 +40,19 @@ function M.spawn(cmd, opts)
   return setmetatable({ pid = pid, out = out, infile = infile }, { __index = M })
 end
 
---- Is the process still running (and not a zombie)?
-function M.alive(p)
+-- The process's state letter from /proc (R, S, Z...), or nil once it is gone.
+local function state(p)
   local f = io.open("/proc/" .. p.pid .. "/stat", "r")
-  if not f then return false end
+  if not f then return nil end
   local stat = f:read("a") or ""
   f:close()
-  local state = stat:match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z" and state ~= "X"
+  return stat:match("^%d+ %b() (%a)")
+end
+
+--- Is the process still running (and not a zombie)?
+function M.alive(p)
+  local s = state(p)
+  return s ~= nil and s ~= "Z" and s ~= "X"
 end
 
 --- Send a signal (default TERM).
@@ -83,6 +88,12 @@ function M.output(p)
   local s = f:read("a")
   f:close()
   return s
+end
+
+--- Wait until the process sleeps (blocked in a syscall: a poll, a recv...),
+-- at most `timeout` seconds; true when it does.
+function M.asleep(p, timeout)
+  return M.until_true(function() return state(p) == "S" end, timeout)
 end
 
 --- Wait until the output contains `text` (a plain string); returns the output.
