@@ -169,19 +169,26 @@ serve_upload = function(srv, t, req, refuse, done)
   local finish
   if req.mode == "netascii" then sink, finish = netascii_sink(sink) else direct(t, f) end
   t.opening = acc and codec.oack(acc) or codec.ack(0)
+  -- Before the final ACK: the file is complete and in place, so a client that
+  -- has its last ACK finds the file there (a failure is an ERROR instead).
+  local committed = false
+  t.complete = function()
+    if finish then
+      local okf, ferr, ferrno = finish()
+      if not okf then return nil, ferr, ERR_DISK_FULL, ferrno end
+    end
+    local closed, cerr, cerrno = f:close()
+    if not closed then return nil, cerr or "cannot write", ERR_DISK_FULL, cerrno end
+    -- "create" cannot replace a file that appeared meanwhile
+    local ok, code, cmsg, merrno = path.commit(upload)
+    if not ok then return nil, cmsg, code, merrno end
+    committed = true
+    return true
+  end
   sock:sendto(t.opening, peer, pport)
   local n, err, ecode, errno = transfer.receive(t, sink, nil)
-  if n and finish then
-    local okf, ferr, ferrno = finish()
-    if not okf then n, err, errno = nil, ferr, ferrno end
-  end
-  local closed, cerr, cerrno = f:close()
-  if n and not closed then n, err, errno = nil, cerr or "cannot write", cerrno end
-  if n then
-    -- in place only now; "create" cannot replace a file that appeared meanwhile
-    local ok, code, cmsg, merrno = path.commit(upload)
-    if not ok then n, err, ecode, errno = nil, cmsg, code, merrno end
-  else
+  if not committed then
+    if io.type(f) == "file" then f:close() end
     upload:abort()
   end
   done(n, err, ecode, errno)

@@ -318,6 +318,10 @@ function M.receive(t, sink, first)
               local ok, err, errno = store(p)
               if not ok then return abort(t, ERR_DISK_FULL, err or "cannot write", errno) end
             end
+            if t.complete then -- e.g. the server puts the file in place: the ACK says it is
+              local ok, err, code, errno = t.complete()
+              if not ok then return abort(t, code, err, errno) end
+            end
             local a = c_ack(blk)
             sock:sendto(a, host, port)
             if progress then progress(bytes, total) end
