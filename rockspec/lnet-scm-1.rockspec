@@ -23,7 +23,7 @@ build = {
     ["lnet.core"] = {
       sources = {
         "csrc/addr.c", "csrc/buffer.c", "csrc/core.c", "csrc/error.c", "csrc/fs.c", "csrc/poller.c", "csrc/socket.c",
-        "csrc/struct.c", "csrc/tftp.c", "csrc/wait.c",
+        "csrc/struct.c", "csrc/struct_codec.c", "csrc/tftp.c", "csrc/wait.c",
       },
       incdirs = { "csrc" },
       defines = { "_GNU_SOURCE" },
