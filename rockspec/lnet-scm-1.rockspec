@@ -28,9 +28,7 @@ build = {
       sources = {
         "csrc/addr.c", "csrc/buffer.c", "csrc/core.c", "csrc/error.c", "csrc/fs.c", "csrc/io.c",
         "csrc/linebuf.c", "csrc/poller.c", "csrc/signal.c", "csrc/socket.c", "csrc/struct.c",
-        "csrc/tftp.c",
-        "csrc/tftp_packet.c",
-        "csrc/wait.c",
+        "csrc/struct_codec.c", "csrc/tftp.c", "csrc/tftp_packet.c", "csrc/wait.c",
         -- csrc/backend/*.c are #included by poller.c, not built on their own
       },
       incdirs = { "csrc" },

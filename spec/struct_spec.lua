@@ -345,6 +345,75 @@ describe("lnet.struct", function()
     end)
   end)
 
+  -- Every value moves through one generic store/load by size and byte order;
+  -- these pin repeat counts, runs of one code merged into one item, the byte
+  -- swap on every size and sign extension (expected bytes from CPython 3.11).
+  describe("repeat counts in every byte order", function()
+    local ROWS = {
+      { "<3h", "ffff02000080", { -1, 2, -32768 } },
+      { ">3h", "ffff00028000", { -1, 2, -32768 } },
+      { "!2H3B", "ffff0102007fff", { 65535, 258, 0, 127, 255 } },
+      { "<2i2I", "feffffffffffff7fffffffff07000000", { -2, 2147483647, 4294967295, 7 } },
+      { ">2i2I", "fffffffe7fffffffffffffff00000007", { -2, 2147483647, 4294967295, 7 } },
+      { "=2q", "fdffffffffffffff0000000000000040", { -3, 1 << 62 } },
+      { ">2q", "fffffffffffffffd4000000000000000", { -3, 1 << 62 } },
+      { "<2e", "003efffb", { 1.5, -65504.0 } },
+      { ">2e", "3e00fbff", { 1.5, -65504.0 } },
+      { "<2f", "0000003f000050c0", { 0.5, -3.25 } },
+      { ">2f", "3f000000c0500000", { 0.5, -3.25 } },
+      { "<2d", "9a9999999999b93f00000000000004c0", { 0.1, -2.5 } },
+      { ">2d", "3fb999999999999ac004000000000000", { 0.1, -2.5 } },
+      { "@b3hi2q", "0100feff0300fcff0500000000000000faffffffffffffff0700000000000000",
+        { 1, -2, 3, -4, 5, -6, 7 } },
+      { "@3?2c", "0100017879", { true, false, true, "x", "y" } },
+      { ">hh2H3xh", "0001ffff0002ffff000000fffe", { 1, -1, 2, 65535, -2 } },
+      { "<h2hH", "010002000300ffff", { 1, 2, 3, 65535 } },
+    }
+    for _, row in ipairs(ROWS) do
+      it(row[1], function()
+        local fmt, want, vals = row[1], row[2], row[3]
+        assert.are.equal(#want // 2, struct.calcsize(fmt))
+        assert.are.equal(want, hex(struct.pack(fmt, table.unpack(vals))))
+        assert.are.equal(want, hex(struct.Struct(fmt):pack(table.unpack(vals))))
+        assert.are.same(vals, { struct.unpack(fmt, unhex(want)) })
+      end)
+    end
+
+    it("sign-extends every signed size and keeps every unsigned one, both orders", function()
+      local ones = string.rep("\xff", 15)
+      local lo = unhex("8000800000008000000000000000" .. "80")
+      local hi = unhex("80" .. "8000" .. "80000000" .. "8000000000000000")
+      for _, fmt in ipairs({ "<bhiq", ">bhiq", "!bhiq" }) do
+        assert.are.same({ -1, -1, -1, -1 }, { struct.unpack(fmt, ones) }, fmt)
+        assert.are.same({ -128, -32768, -2147483648, math.mininteger },
+          { struct.unpack(fmt, fmt:sub(1, 1) == "<" and lo or hi) }, fmt)
+      end
+      for _, fmt in ipairs({ "<BHIQ", ">BHIQ" }) do
+        assert.are.same({ 255, 65535, 4294967295, -1 }, { struct.unpack(fmt, ones) }, fmt)
+        assert.are.same({ 128, 32768, 2147483648, math.mininteger },
+          { struct.unpack(fmt, fmt:sub(1, 1) == "<" and lo or hi) }, fmt)
+      end
+    end)
+
+    it("range-checks each code of adjacent runs by its own limits and wording", function()
+      local E = "struct.error: "
+      local cases = {
+        { "<hH", { 1, -1 }, "ushort format requires 0 <= number <= 65535" },
+        { ">hH", { 1, -1 }, "argument out of range" },
+        { "@hH", { 1, -1 }, "ushort format requires 0 <= number <= 65535" },
+        { "<Hh", { 1, 40000 }, "short format requires -32768 <= number <= 32767" },
+        { ">Hh", { 1, 40000 }, "'h' format requires -32768 <= number <= 32767" },
+        { "<3h", { 1, 2, 40000 }, "short format requires -32768 <= number <= 32767" },
+        { "!bB", { 1, 256 }, "ubyte format requires 0 <= number <= 255" },
+        { "=iI", { 0, -1 }, "argument out of range" },
+        { "<iI", { 2147483648, 0 }, "'i' format requires -2147483648 <= number <= 2147483647" },
+      }
+      for _, c in ipairs(cases) do
+        assert.are.equal(E .. c[3], err(struct.pack, c[1], table.unpack(c[2])), c[1])
+      end
+    end)
+  end)
+
   describe("errors (CPython's texts)", function()
     local E = "struct.error: "
     local function BAD(n, name, text) return ("bad argument #%d to '%s' (%s)"):format(n, name, text) end
