@@ -319,8 +319,8 @@ function M.receive(t, sink, first)
               if not ok then return abort(t, ERR_DISK_FULL, err or "cannot write", errno) end
             end
             if t.complete then -- e.g. the server puts the file in place: the ACK says it is
-              local ok, err, code, errno = t.complete()
-              if not ok then return abort(t, code, err, errno) end
+              local ok, err, ecode, errno = t.complete()
+              if not ok then return abort(t, ecode, err, errno) end
             end
             local a = c_ack(blk)
             sock:sendto(a, host, port)
