@@ -31,6 +31,11 @@
 /* Events for lnet_wait and the yield protocol. */
 #define LNET_READ 1
 #define LNET_WRITE 2
+/* With READ or WRITE: the wait is not the call's own direction (a TLS read
+ * that must write first, or the reverse), so it may share that direction
+ * with the task already waiting in it (see lnet.loop, one waiter per
+ * direction). */
+#define LNET_SHARED 4
 
 /* Results of lnet_wait when it does not yield. */
 #define LNET_READY 0

@@ -149,7 +149,7 @@ static int pollwait(lua_State *L, int fd, int events, double deadline) {
     int ms = msleft(deadline), r;
     if (ms == 0) return LNET_TIMEOUT;
     p.fd = fd;
-    p.events = (short)(events == LNET_READ ? POLLIN : POLLOUT);
+    p.events = (short)(events & LNET_READ ? POLLIN : POLLOUT);
     p.revents = 0;
     r = poll(&p, 1, ms);
     if (r > 0) return LNET_READY; /* errors and hang-ups are reported by the syscall */
@@ -434,4 +434,6 @@ void lnet_open_wait(lua_State *L) {
   lua_setfield(L, -2, "READ");
   lua_pushinteger(L, LNET_WRITE);
   lua_setfield(L, -2, "WRITE");
+  lua_pushinteger(L, LNET_SHARED);
+  lua_setfield(L, -2, "SHARED");
 }

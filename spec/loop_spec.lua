@@ -79,19 +79,26 @@ describe("lnet.loop", function()
       assert.are.equal(3, steps)
     end)
 
-    it("keeps the rest of a turn when an error cuts it short", function()
+    -- Issue 14: like asyncio.run, a run that ends by an error cancels the
+    -- tasks it leaves behind (before, they stayed for the next run).
+    it("cancels the rest of a turn, and every other task, when an error cuts it short", function()
       local log = {}
       loop.onerror(function(_, err) error("handler: " .. tostring(err), 0) end)
       loop.spawn(function() error("first", 0) end)
-      loop.spawn(function() log[#log + 1] = "second" end)
-      loop.spawn(function() log[#log + 1] = "third" end)
+      local second = loop.spawn(function() log[#log + 1] = "second" end)
+      local third = loop.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function() log[#log + 1] = "third closed" end })
+        loop.sleep(10)
+      end)
       local ok, err = pcall(loop.run)
       assert.is_false(ok)
       assert.are.equal("handler: first", err)
-      assert.are.same({}, log)
+      assert.are.same({ "cancelled", "cancelled" }, { second:status(), third:status() })
+      assert.are.same({}, log) -- second never ran; third had not started
+      assert.are.equal(0, loop.count())
       loop.onerror("report")
-      loop.run()
-      assert.are.same({ "second", "third" }, log)
+      loop.run(function() log[#log + 1] = "again" end)
+      assert.are.same({ "again" }, log)
     end)
 
     it("refuses to run inside a running loop", function()

@@ -185,7 +185,9 @@ static ssize_t tls_recv(lnet_Socket *s, char *buf, size_t n, int flags,
   t->done = t->done || SSL_is_init_finished(t->ssl);
   if (ok) return (ssize_t)got;
   if (SSL_get_error(t->ssl, 0) == SSL_ERROR_ZERO_RETURN) return 0; /* close_notify */
-  return tls_fail(t, 0, st);
+  tls_fail(t, 0, st);
+  if (st->want == LNET_WRITE) st->want |= LNET_SHARED; /* a read that must write */
+  return -1;
 }
 
 static ssize_t tls_send(lnet_Socket *s, const char *buf, size_t n, int flags,
@@ -198,7 +200,9 @@ static ssize_t tls_send(lnet_Socket *s, const char *buf, size_t n, int flags,
   ok = SSL_write_ex(t->ssl, buf, n, &put);
   t->done = t->done || SSL_is_init_finished(t->ssl);
   if (ok) return (ssize_t)put;
-  return tls_fail(t, 0, st);
+  tls_fail(t, 0, st);
+  if (st->want == LNET_READ) st->want |= LNET_SHARED; /* a write that must read */
+  return -1;
 }
 
 static size_t tls_pending(lnet_Socket *s) {

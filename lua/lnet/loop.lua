@@ -17,7 +17,7 @@
 
 local core = require "lnet.core"
 
-local WAIT, READ, WRITE = core.WAIT, core.READ, core.WRITE
+local WAIT, READ, WRITE, SHARED = core.WAIT, core.READ, core.WRITE, core.SHARED
 local gettime, cresume, cselect = core.gettime, core.resume, core.select
 local co_create, co_running, co_yield = coroutine.create, coroutine.running, coroutine.yield
 local co_status, co_close = coroutine.status, coroutine.close
@@ -40,6 +40,10 @@ local poller -- core.poller(), created on first use
 local spin = 0 -- microseconds the poller busy-polls before sleeping (loop.setspin)
 local events = {} -- reused output table of poller:wait
 local readers, writers = {}, {} -- fd -> task waiting on it
+-- fd -> array of tasks waiting in that direction beside its reader or writer:
+-- a TLS read that must write first (or the reverse) may share a direction
+-- (the C call yields READ or WRITE | SHARED), woken together with the others
+local sharedr, sharedw = {}, {}
 local armed = {} -- fd -> the interest the poller holds for it now (READ, WRITE or both)
 local nfdwaits = 0 -- tasks waiting on an fd
 local rq, rqn = {}, 0 -- run queue: tasks to resume at the next pass, in order
@@ -129,7 +133,7 @@ end
 -- when the fd is closed (onclose) and on loop.reset.
 -- @return true, or nil, message, errno from poller:set
 local function arm(fd)
-  local want = (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+  local want = ((readers[fd] or sharedr[fd]) and READ or 0) | ((writers[fd] or sharedw[fd]) and WRITE or 0)
   if want == (armed[fd] or 0) then return true end
   local ok, err, code = getpoller():set(fd, want)
   armed[fd] = ok and want ~= 0 and want or nil
@@ -146,6 +150,18 @@ local function unwait(t)
       readers[fd] = nil; nfdwaits = nfdwaits - 1
     elseif writers[fd] == t then
       writers[fd] = nil; nfdwaits = nfdwaits - 1
+    else
+      local lists = t.wshared == READ and sharedr or sharedw
+      local list = lists[fd]
+      for i = 1, list and #list or 0 do
+        if list[i] == t then
+          table.remove(list, i)
+          nfdwaits = nfdwaits - 1
+          break
+        end
+      end
+      if list and #list == 0 then lists[fd] = nil end
+      t.wshared = nil
     end
     -- The fd stays armed in the poller; a wakeup without a waiter disarms it.
     return -- a task waiting on an fd is on no wait list
@@ -191,10 +207,22 @@ end
 -- A socket is being closed (socket.c calls this through core.onclose just
 -- before close(2)): wake the tasks waiting on its fd, whose calls then return
 -- nil, "closed", and forget the fd before its number is reused.
+-- Wake the tasks waiting on fd for the events ev (READ and/or WRITE).
+local function wakefd(fd, ev)
+  if ev & READ ~= 0 then
+    local r, list = readers[fd], sharedr[fd]
+    if r then wake(r, true) end
+    for i = list and #list or 0, 1, -1 do wake(list[i], true) end -- wake takes it off the list
+  end
+  if ev & WRITE ~= 0 then
+    local w, list = writers[fd], sharedw[fd]
+    if w then wake(w, true) end
+    for i = list and #list or 0, 1, -1 do wake(list[i], true) end
+  end
+end
+
 local function onclose(fd)
-  local r, w = readers[fd], writers[fd]
-  if r then wake(r, true) end
-  if w then wake(w, true) end
+  wakefd(fd, READ | WRITE)
   arm(fd) -- nobody waits on it now: disarms it, if it is armed
 end
 core.onclose(onclose)
@@ -240,13 +268,23 @@ local function after(t, ok, tag, ...)
   end
   if tag == WAIT then
     local fd, ev, deadline = ...
-    local waiters = ev == READ and readers or writers
-    local other = waiters[fd]
-    if other and other ~= t then
-      return fail(t, ("lnet.loop: fd %d already has a %s task (%s): one waiter per direction")
-        :format(fd, ev == READ and "reading" or "writing", tostring(other)))
+    local dir = ev & (READ | WRITE)
+    if t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end -- loop.timeout
+    if ev & SHARED ~= 0 then -- beside whoever waits in that direction
+      local lists = dir == READ and sharedr or sharedw
+      local list = lists[fd] or {}
+      lists[fd] = list
+      list[#list + 1] = t
+      t.wshared = dir
+    else
+      local waiters = dir == READ and readers or writers
+      local other = waiters[fd]
+      if other and other ~= t then
+        return fail(t, ("lnet.loop: fd %d already has a %s task (%s): one waiter per direction")
+          :format(fd, dir == READ and "reading" or "writing", tostring(other)))
+      end
+      waiters[fd] = t
     end
-    waiters[fd] = t
     nfdwaits = nfdwaits + 1
     t.wfd = fd
     t.state = "waiting"
@@ -321,7 +359,9 @@ local function suspend(t, list, timeout)
     list[#list + 1] = t
     t.wlist = list
   end
-  if timeout then hpush(t, gettime() + (timeout > 0 and timeout or 0)) end
+  local deadline = timeout and gettime() + (timeout > 0 and timeout or 0)
+  if t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end -- loop.timeout
+  if deadline then hpush(t, deadline) end
   return co_yield(SUSPEND)
 end
 
@@ -350,8 +390,10 @@ function loop.sleep(seconds)
     co_yield(YIELD)
     return
   end
-  hpush(t, gettime() + seconds)
+  local wake_at = gettime() + seconds
+  hpush(t, t.cap and t.cap < wake_at and t.cap or wake_at)
   co_yield(SUSPEND)
+  if gettime() < wake_at then return nil, "timeout" end -- cut short by loop.timeout
 end
 
 local function fdof(x, fname)
@@ -520,9 +562,8 @@ local function poll()
   local n = getpoller():wait(timeout, events)
   for i = 1, 2 * n, 2 do
     local fd, ev = events[i], events[i + 1]
-    local r, w = readers[fd], writers[fd]
-    if r and ev & READ ~= 0 then wake(r, true) end
-    if w and ev & WRITE ~= 0 then wake(w, true) end
+    local r, w = readers[fd] or sharedr[fd], writers[fd] or sharedw[fd]
+    wakefd(fd, ev)
     if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
       arm(fd) -- nobody waits for this: disarm
     end
@@ -548,7 +589,19 @@ local function turns()
   end
 end
 
+-- Cancel every live task, oldest first (their to-be-closed variables close,
+-- their fds and timers are released).
+local function cancelall()
+  local list = {}
+  for t in pairs(alltasks) do list[#list + 1] = t end
+  table.sort(list, function(a, b) return a.id < b.id end)
+  for _, t in ipairs(list) do t:cancel() end
+end
+
 --- Run the loop until every task has finished or `loop.stop()` is called.
+-- A run that ends by an error (a task's, with `loop.onerror("raise")`, or
+-- Ctrl-C's "interrupted!") first cancels the tasks it leaves behind, as
+-- `asyncio.run` does, so the next run starts clean; `loop.stop()` keeps them.
 -- @tparam[opt] function fn spawned as a first task, with the other arguments
 -- @return fn's results when fn was given and finished
 -- @raise the error of a task when `loop.onerror("raise")` is in effect
@@ -558,6 +611,7 @@ function loop.run(fn, ...)
   running, stopping, pending_raise = true, false, nil
   local ok, err = pcall(turns)
   running, stopping, current = false, false, nil
+  if not ok or pending_raise then cancelall() end
   if not ok then error(err, 0) end
   if pending_raise then
     local e = pending_raise
@@ -592,13 +646,11 @@ end
 --- Cancel every task and forget every wait (for tests and clean restarts).
 function loop.reset()
   if running then error("lnet.loop: loop.reset while the loop runs", 2) end
-  local list = {}
-  for t in pairs(alltasks) do list[#list + 1] = t end
-  table.sort(list, function(a, b) return a.id < b.id end)
-  for _, t in ipairs(list) do t:cancel() end
+  cancelall()
   rq, rqn, spare = {}, 0, {}
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
+  sharedr, sharedw = {}, {}
   if poller then poller:close(); poller = nil end
   armed = {} -- the new poller starts empty
 end
@@ -619,6 +671,43 @@ function loop.setspin(us)
   spin = us
   if poller then poller:setspin(us) end
   return prev
+end
+
+--- The loop's inner counts, for checking that nothing is left behind: live
+-- tasks, tasks ready to run, tasks waiting on an fd, timers set, fds armed in
+-- the poller.
+-- @treturn table `{ tasks =, ready =, fdwaits =, timers =, armed = }`
+function loop.stats()
+  local narmed = 0
+  for _ in pairs(armed) do narmed = narmed + 1 end
+  return { tasks = ntasks, ready = rqn, fdwaits = nfdwaits, timers = hn, armed = narmed }
+end
+
+--- Run `fn(...)` in the calling task with a deadline over all its blocking
+-- calls (asyncio's `wait_for`, without a new task): once `seconds` have
+-- passed, the call `fn` is blocked in (a socket call, TLS, a queue, an event,
+-- a join, a sleep) returns `nil, "timeout"` (`false, "timeout"` for a join),
+-- and so does every later one, until `fn` returns.  Nested deadlines: the
+-- earliest wins.  Code that never blocks is not interrupted.
+-- @tparam number seconds
+-- @tparam function fn
+-- @return what `fn` returns (an error in `fn` is raised again)
+function loop.timeout(seconds, fn, ...)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error(("bad argument #1 to 'timeout' (number expected, got %s)"):format(type(seconds)), 2)
+  end
+  if type(fn) ~= "function" then
+    error(("bad argument #2 to 'timeout' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local t = intask("loop.timeout")
+  if not t then error("lnet.loop: loop.timeout must be called from a task", 2) end
+  local prev = t.cap
+  local cap = gettime() + (seconds > 0 and seconds or 0)
+  t.cap = prev and prev < cap and prev or cap
+  local r = tpack(pcall(fn, ...))
+  t.cap = prev
+  if not r[1] then error(r[2], 0) end
+  return tunpack(r, 2, r.n)
 end
 
 --- The number of live tasks.
@@ -696,6 +785,21 @@ function Queue:put(item, timeout)
   self.tail = self.tail + 1
   self.items[self.tail] = item
   return true
+end
+
+-- (internal) put an item back at the head (loop.first: a watcher that took
+-- it did not win); a waiting getter gets it at once.
+function Queue:_unget(item)
+  local g = self.getters[1]
+  if g then
+    table.remove(self.getters, 1)
+    g.wlist = nil
+    g.gotitem = item
+    wake(g, true)
+    return
+  end
+  self.head = self.head - 1
+  self.items[self.head] = item
 end
 
 --- Remove and return the oldest item; blocks the task while the queue is empty.
@@ -836,6 +940,187 @@ end
 -- @treturn integer
 function Stdin:fileno()
   return self.r:fileno()
+end
+
+------------------------------------------------------------------------------
+--- Signals as something a task waits for: `loop.signal("TERM")`.
+-- While a signal is watched, a handler of lnet's (core.sigwatch) takes it: it
+-- no longer has its default action (SIGINT no longer raises "interrupted!");
+-- `close` puts the previous disposition back.
+-- @type Signal
+
+local Signal = {}
+Signal.__index = Signal
+
+local SIGNALS, SIGNAMES = {}, {}
+for _, name in ipairs { "HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "PIPE", "ALRM", "CHLD",
+    "WINCH", "CONT", "TSTP" } do
+  SIGNALS[name] = core["SIG" .. name]
+  SIGNAMES[core["SIG" .. name]] = name
+end
+
+--- Watch a signal.
+-- @param sig a name (`"TERM"`, `"SIGINT"`, ...) or a number
+-- @treturn[1] Signal
+-- @return[2] nil, message, errno
+function loop.signal(sig)
+  local signo = math_type(sig) == "integer" and sig
+    or type(sig) == "string" and SIGNALS[sig:upper():gsub("^SIG", "")]
+  if not signo then
+    error(("bad argument #1 to 'signal' (signal name or number expected, got %s)")
+      :format(type(sig) == "string" and "'" .. sig .. "'" or type(sig)), 2)
+  end
+  local w, err, code = core.sigwatch(signo)
+  if not w then return nil, err, code end
+  return setmetatable({ w = w, name = SIGNAMES[signo] or tostring(signo), count = 0 }, Signal)
+end
+
+--- Wait until the signal comes (at once if it came since the last wait):
+-- each delivery ends one wait.
+-- @tparam[opt] number timeout seconds
+-- @treturn[1] string the signal's name (`"TERM"`)
+-- @return[2] nil, "timeout" (or "closed")
+function Signal:wait(timeout)
+  checktimeout(timeout, 1, "wait")
+  local deadline = timeout and gettime() + timeout
+  while true do
+    if self.count > 0 then
+      self.count = self.count - 1
+      return self.name
+    end
+    local n, err = self.w:read()
+    if not n then return nil, err end
+    self.count = n
+    if n == 0 then
+      local ok, werr = loop.readable(self.w, deadline and math.max(0, deadline - gettime()))
+      if not ok then return nil, werr end
+    end
+  end
+end
+
+--- Stop watching: the signal's previous disposition is back.
+function Signal:close()
+  self.w:close()
+end
+Signal.__close = Signal.close
+
+function Signal:__tostring()
+  return ("lnet.signal(%s)"):format(self.name)
+end
+
+-- (internal) a delivery taken by a watcher of loop.first that did not win
+function Signal:_unget()
+  self.count = self.count + 1
+end
+
+--- @section end
+
+------------------------------------------------------------------------------
+-- Structured waiting: loop.gather and loop.first.  Each item gets a watcher
+-- task that waits on it and reports to a queue; the watchers left when the
+-- call returns are cancelled, so nothing is left waiting.
+
+-- What to run to wait for item x, or nil when x is not something to wait for.
+local function waiter(x)
+  local mt = getmetatable(x)
+  if mt == Task then return function() return x:join() end end
+  if mt == Queue then return function() return x:get() end end
+  if mt == Event or mt == Signal then return function() return x:wait() end end
+  return nil
+end
+
+-- The items, the timeout and `cancel` of a gather/first call's arguments:
+-- items..., then optionally a number (timeout) or a table {timeout=, cancel=}.
+local function waitargs(fname, ...)
+  local n = select("#", ...)
+  local last = n > 0 and select(n, ...) or nil
+  local timeout, cancel
+  if math_type(last) or (type(last) == "table" and getmetatable(last) == nil) then
+    n = n - 1
+    if type(last) == "table" then timeout, cancel = last.timeout, last.cancel else timeout = last end
+    checktimeout(timeout, n + 1, fname)
+  end
+  local items = { ... }
+  for i = 1, n do
+    if not waiter(items[i]) then
+      error(("bad argument #%d to '%s' (task, queue, event or signal expected, got %s)")
+        :format(i, fname, type(items[i])), 3)
+    end
+  end
+  return items, n, timeout, cancel
+end
+
+-- Wait for `want` of the n items; returns the packed results by item, and
+-- the order in which they came.
+local function waitmany(fname, want, items, n, timeout)
+  local results, order = {}, {}
+  local done = loop.queue()
+  local watchers = {}
+  for i = 1, n do
+    local f = waiter(items[i])
+    watchers[i] = loop.spawn(function()
+      results[i] = tpack(f())
+      done:put(i)
+    end)
+  end
+  local deadline = timeout and gettime() + timeout
+  while #order < want do
+    local i = done:get(deadline and math.max(0, deadline - gettime()))
+    if not i then break end
+    order[#order + 1] = i
+  end
+  for i = 1, n do
+    local w = watchers[i]
+    if w:status() ~= "done" then w:cancel() end
+  end
+  -- a queue item or a signal a watcher took after the winner goes back
+  while not done:empty() do -- (still queued: they did not count)
+    local i = done:get(0)
+    local x = items[i]
+    if getmetatable(x) == Queue then x:_unget(results[i][1]) end
+    if getmetatable(x) == Signal then x:_unget() end
+    results[i] = nil
+  end
+  return results, order
+end
+
+--- Wait for all of several tasks, queues (an item), events or signals, like
+-- asyncio's `gather`.
+-- @param ... the items, then optionally a timeout in seconds
+-- @treturn[1] table `results[i]`: what waiting on item i gave, packed
+--   (`{true, values...}` for a task that finished, as `join`; `{item}` for a
+--   queue; `{true}` for an event; `{"TERM"}` for a signal)
+-- @return[2] nil, "timeout", and the results that came (the items left are
+--   left as they are: tasks go on running)
+function loop.gather(...)
+  local items, n, timeout = waitargs("gather", ...)
+  if not intask("loop.gather") then error("lnet.loop: loop.gather must be called from a task", 2) end
+  local results, order = waitmany("gather", n, items, n, timeout)
+  if #order < n then return nil, "timeout", results end
+  return results
+end
+
+--- Wait for the first of several tasks, queues, events or signals, like
+-- asyncio's `wait(FIRST_COMPLETED)`.
+-- @param ... the items, then optionally a timeout in seconds or a table
+--   `{ timeout = seconds, cancel = true }` (`cancel`: cancel the tasks among
+--   the items that did not finish first)
+-- @treturn[1] integer the winner's position among the items, followed by
+--   what waiting on it gave (as for `gather`, unpacked)
+-- @return[2] nil, "timeout"
+function loop.first(...)
+  local items, n, timeout, cancel = waitargs("first", ...)
+  if not intask("loop.first") then error("lnet.loop: loop.first must be called from a task", 2) end
+  local results, order = waitmany("first", 1, items, n, timeout)
+  if cancel then
+    for i = 1, n do
+      if i ~= order[1] and getmetatable(items[i]) == Task then items[i]:cancel() end
+    end
+  end
+  local i = order[1]
+  if not i then return nil, "timeout" end
+  local r = results[i]
+  return i, tunpack(r, 1, r.n)
 end
 
 return loop
