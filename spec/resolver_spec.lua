@@ -1,4 +1,5 @@
--- Name lookups off the loop's thread (csrc/resolver.c).
+-- Name lookups off the loop's thread (csrc/resolver.c) and Happy Eyeballs
+-- (csrc/connect.c).
 --
 -- The slow cases run a lua5.4 child in a private mount + network namespace
 -- (spec/support/netns.lua): its own /etc/hosts, and a resolv.conf naming a
@@ -322,5 +323,143 @@ print("again=" .. lnet.gethostbyname("web.test"))
     assert.truthy(out:find("child slow.test 127.0.0.9", 1, true), out)
     assert.truthy(out:find("child web.test 127.0.0.1", 1, true), out)
     assert.truthy(out:find("child exit 0", 1, true), out)
+  end)
+end)
+
+describe("Happy Eyeballs", function()
+  local P1, P2 = 5001, 5002
+  local hosts = table.concat({
+    "127.0.0.1 localhost",
+    "127.0.0.1 he.test", "127.0.0.2 he.test",    -- a black hole first (glibc sorts it first)
+    "::1 dual.test", "127.0.0.2 dual.test",      -- an IPv6 black hole, then IPv4
+    "127.0.0.1 bh.test", "127.0.0.3 bh.test",    -- two black holes
+    "127.0.0.4 no.test", "127.0.0.5 no.test",    -- nobody listens
+  }, "\n") .. "\n"
+  local script = ([==[
+local lnet = require "lnet"
+local loop = require "lnet.loop"
+local P1, P2 = %d, %d
+local keep = {}
+local function fds()
+  local n = 0
+  local p = io.popen("ls /proc/self/fd")
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+-- listen(0) holds one connection in its queue; with that slot taken, Linux
+-- drops further SYNs: a connect there hangs (checked)
+local function blackhole(family, host, port)
+  local l = assert(lnet.tcp(family))
+  assert(l:setsockopt(lnet.SOL_SOCKET, lnet.SO_REUSEADDR, 1))
+  assert(l:bind(host, port))
+  assert(l:listen(0))
+  local f = lnet.tcp(family)
+  f:settimeout(2)
+  assert(f:connect(host, port))
+  local probe = lnet.tcp(family)
+  probe:settimeout(0.2)
+  local ok, err = probe:connect(host, port)
+  probe:close()
+  assert(not ok and err == "timeout", "not a black hole: " .. tostring(err))
+  keep[#keep + 1], keep[#keep + 2] = l, f
+end
+blackhole("inet", "127.0.0.1", P1)
+blackhole("inet", "127.0.0.3", P1)
+blackhole("inet6", "::1", P2)
+local function server(port)
+  local l = assert(lnet.tcp())
+  assert(l:bind("127.0.0.2", port))
+  assert(l:listen())
+  keep[#keep + 1] = l
+  return l
+end
+local servers = { server(P1), server(P2) }
+local function try(family, name, port, timeout, before)
+  local s = lnet.tcp(family)
+  s:settimeout(timeout)
+  if before then before(s) end
+  local t = lnet.gettime()
+  local ok, err = s:connect(name, port)
+  local dt = lnet.gettime() - t
+  local peer = ok and s:getpeername() or "-"
+  local extra = ok and s.family .. "/" .. s:getsockopt(lnet.IPPROTO_TCP, lnet.TCP_NODELAY) or "-"
+  s:close()
+  return ("%%s|%%s|%%.3f|%%s|%%s"):format(tostring(ok), tostring(err), dt, peer, extra)
+end
+local r = {}
+loop.run(function()
+  for _, l in ipairs(servers) do
+    loop.spawn(function()
+      while true do l:accept():close() end
+    end)
+  end
+  local before = fds()
+  r.he = try("inet", "he.test", P1, 5, function(s)
+    s:setsockopt(lnet.IPPROTO_TCP, lnet.TCP_NODELAY, 1) -- the winner's fd gets it too
+  end)
+  r.dual = try("inet6", "dual.test", P2, 5)
+  r.refused = try("inet", "no.test", P1, 5)
+  r.bh = try("inet", "bh.test", P1, 0.6)
+  r.bound = try("inet", "he.test", P1, 0.6, function(s) assert(s:bind("0.0.0.0", 0)) end)
+  local t = loop.spawn(function() return try("inet", "bh.test", P1, 5) end)
+  loop.sleep(0.4) -- both attempts in flight
+  t:cancel()
+  r.fdleak = fds() - before
+  loop.stop()
+end)
+r.seq = try("inet", "he.test", P1, 1)
+for k, v in pairs(r) do print(k .. "=" .. v) end
+]==]):format(P1, P2)
+
+  local r
+  local function results()
+    if not r then r = check(ns.run(script, { hosts = hosts })) end
+    return r
+  end
+
+  local function fields(s)
+    local ok, err, dt, peer, extra = s:match("^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$")
+    return ok, err, num(dt), peer, extra
+  end
+
+  it("inside tasks: the next address gets a go after 250 ms, without waiting for the first", function()
+    if not need_netns() then return pending("unshare -mn unavailable") end
+    local ok, err, dt, peer, extra = fields(results().he)
+    assert.equal("true nil", ok .. " " .. err)
+    assert.equal("127.0.0.2", peer)
+    assert.is_true(dt >= 0.24 and dt < 1.2, "connected in " .. dt) -- not the black hole's 5 s
+    assert.equal(lnet.AF_INET .. "/1", extra) -- the option set before connect came along
+  end)
+
+  it("inside tasks: an AF_INET6 socket alternates IPv6 and IPv4 (v4-mapped)", function()
+    if not need_netns() then return pending("unshare -mn unavailable") end
+    local ok, err, dt, peer, extra = fields(results().dual)
+    assert.equal("true nil", ok .. " " .. err)
+    assert.equal("::ffff:127.0.0.2", peer)
+    assert.is_true(dt >= 0.24 and dt < 1.2, "connected in " .. dt)
+    assert.equal(lnet.AF_INET6 .. "/0", extra) -- s.family stays true
+  end)
+
+  it("inside tasks: failures, the timeout, a bound socket, a cancel", function()
+    if not need_netns() then return pending("unshare -mn unavailable") end
+    local res = results()
+    local ok, err, dt = fields(res.refused)
+    assert.equal("nil connection refused", ok .. " " .. err)
+    assert.is_true(dt < 0.24, "a refusal starts the next attempt at once: " .. dt)
+    ok, err, dt = fields(res.bh)
+    assert.equal("nil timeout", ok .. " " .. err)
+    assert.is_true(dt >= 0.59 and dt < 1.5, "the whole call within its timeout: " .. dt)
+    ok, err, dt = fields(res.bound) -- a bound socket tries its addresses in turn
+    assert.equal("nil timeout", ok .. " " .. err)
+    assert.is_true(dt >= 0.59 and dt < 1.5, dt)
+    assert.equal("0", res.fdleak) -- losers and cancelled attempts closed
+  end)
+
+  it("outside tasks: each address in turn (the black hole takes the whole timeout)", function()
+    if not need_netns() then return pending("unshare -mn unavailable") end
+    local ok, err, dt = fields(results().seq)
+    assert.equal("nil timeout", ok .. " " .. err)
+    assert.is_true(dt >= 0.99 and dt < 2, dt)
   end)
 end)

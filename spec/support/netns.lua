@@ -11,7 +11,8 @@
 --
 -- The script gets the tree's lnet (LUA_PATH/LUA_CPATH, and under
 -- `make test-asan` the sanitizer runtime, which the namespace's helper
--- programs do not get).  Every run is bounded by `timeout`.
+-- programs do not get, with leak detection on).  Every run is bounded by
+-- `timeout`.
 local proc = require "spec.support.proc"
 
 local M = {}
@@ -51,6 +52,12 @@ function M.command(script, opts)
   write(dir .. "/resolv.conf", "nameserver 127.0.0.1\noptions timeout:5 attempts:1\n")
   write(dir .. "/script.lua", script or "")
   local preload = os.getenv("LD_PRELOAD") or ""
+  local env = { table.unpack(opts.env or {}) }
+  if os.getenv("LNET_ASAN") == "1" then
+    -- make test-asan: the script's leaks are errors too (LeakSanitizer)
+    local asan = (os.getenv("ASAN_OPTIONS") or ""):gsub("detect_leaks=0", "detect_leaks=1")
+    env[#env + 1] = "ASAN_OPTIONS=" .. quote(asan)
+  end
   local steps = {
     "ip link set lo up",
     "mount --bind " .. quote(dir .. "/hosts") .. " /etc/hosts",
@@ -67,7 +74,7 @@ function M.command(script, opts)
   end
   -- the helpers above ran without the sanitizer runtime; the script gets it back
   steps[#steps + 1] = ("exec env LD_PRELOAD=%s %s %s %s"):format(quote(preload),
-    proc.luaenv(), table.concat(opts.env or {}, " "),
+    proc.luaenv(), table.concat(env, " "),
     opts.exec or "lua5.4 " .. quote(dir .. "/script.lua"))
   local inner = table.concat(steps, " && ")
   local cmd = ("timeout -s KILL %d env -u LD_PRELOAD unshare -mn sh -c %s"):format(
