@@ -340,10 +340,8 @@ static int pushinfos(lua_State *L, const struct addrinfo *res, const char *canon
 /* Stack: 1 host, 2 port, 3 family, 4 type, 5 the lookup. */
 static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
   const struct addrinfo *res;
-  int n;
-  if ((n = lnet_lookupwait(L, 5, status, -1, ctx, getaddrinfo_k)) != 0) return n;
-  if ((n = lnet_lookupresult(L, 5, &res)) != 0) return n;
-  return pushinfos(L, res, NULL);
+  int n = lnet_lookupwait(L, 5, status, -1, ctx, getaddrinfo_k, &res);
+  return n != 0 ? n : pushinfos(L, res, NULL);
 }
 
 /* lnet.getaddrinfo(host, port [, family [, type]]) -> array of
@@ -386,10 +384,8 @@ static int pushipv4(lua_State *L, const struct addrinfo *res) {
 /* Stack: 1 name, 2 the lookup. */
 static int gethostbyname_k(lua_State *L, int status, lua_KContext ctx) {
   const struct addrinfo *res;
-  int n;
-  if ((n = lnet_lookupwait(L, 2, status, -1, ctx, gethostbyname_k)) != 0) return n;
-  if ((n = lnet_lookupresult(L, 2, &res)) != 0) return n;
-  return pushipv4(L, res);
+  int n = lnet_lookupwait(L, 2, status, -1, ctx, gethostbyname_k, &res);
+  return n != 0 ? n : pushipv4(L, res);
 }
 
 /* lnet.gethostname() -> string */

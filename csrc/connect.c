@@ -325,9 +325,8 @@ static int lookedup_k(lua_State *L, int status, lua_KContext ctx) {
   lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
   const struct addrinfo *res;
   int n;
-  if ((n = lnet_lookupwait(L, 8, status, lua_tonumber(L, 5), ctx, lookedup_k)) != 0)
+  if ((n = lnet_lookupwait(L, 8, status, lua_tonumber(L, 5), ctx, lookedup_k, &res)) != 0)
     return n;
-  if ((n = lnet_lookupresult(L, 8, &res)) != 0) return n;
   lnet_pushaddrlist(L, res);
   lua_replace(L, 4);
   lua_closeslot(L, 8);

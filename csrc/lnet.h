@@ -303,13 +303,10 @@ int lnet_lookup(lua_State *L, const char *host, const char *port,
 /* Wait until the lookup at idx is done or the deadline (< 0: none) passes,
  * yielding to the loop inside a task (continuation k with ctx).  status is
  * the continuation's (after a yield the resume value on top is taken).
- * Returns 0 when done, or pushes nil, "timeout" or "interrupted", errno and
- * returns 3. */
+ * Returns 0 with *res, its addresses (owned by the lookup object); or pushes
+ * nil, "timeout" / "interrupted" / getaddrinfo's failure, code and returns 3. */
 int lnet_lookupwait(lua_State *L, int idx, int status, double deadline, lua_KContext ctx,
-                    lua_KFunction k);
-/* The done lookup at idx: 0 and its addresses (owned by the lookup object),
- * or pushes the getaddrinfo failure and returns 3. */
-int lnet_lookupresult(lua_State *L, int idx, const struct addrinfo **res);
+                    lua_KFunction k, const struct addrinfo **res);
 /* lnet_lookupwait, then the lookup at idx (the top, the last to-be-closed
  * slot) is closed and replaced by its first address as a sockaddr string.
  * 0 or 3. */

@@ -386,14 +386,14 @@ int lnet_lookup(lua_State *L, const char *host, const char *port,
 }
 
 int lnet_lookupwait(lua_State *L, int idx, int status, double deadline, lua_KContext ctx,
-                    lua_KFunction k) {
+                    lua_KFunction k, const struct addrinfo **res) {
   Waiter *w = (Waiter *)lua_touserdata(L, idx);
   int woken = status == LUA_YIELD;
   if (woken) lua_pop(L, 1); /* the resume value: the clock decides */
   for (;; woken = 1) {
     int r;
     if (woken) drain(w->efd);
-    if (isdone(w)) return 0;
+    if (isdone(w)) break;
     pthread_mutex_lock(&pool.mu); /* after a fork, the child's pool starts here */
     r = pool.head != NULL && pool.nthreads == 0 ? staff(0) : 0;
     pthread_mutex_unlock(&pool.mu);
@@ -402,21 +402,16 @@ int lnet_lookupwait(lua_State *L, int idx, int status, double deadline, lua_KCon
     if (r == LNET_TIMEOUT) return lnet_pushtimeout(L);
     if (r == LNET_INTERRUPTED) return lnet_pushinterrupted(L);
   }
-}
-
-int lnet_lookupresult(lua_State *L, int idx, const struct addrinfo **res) {
-  const Query *q = ((Waiter *)lua_touserdata(L, idx))->q;
-  if (q->rc != 0) return lnet_pushgaierror(L, q->rc, q->err);
-  *res = q->res;
+  if (w->q->rc != 0) return lnet_pushgaierror(L, w->q->rc, w->q->err);
+  *res = w->q->res; /* done: nobody writes it any more */
   return 0;
 }
 
 int lnet_lookupone(lua_State *L, int idx, int status, double deadline, lua_KContext ctx,
                    lua_KFunction k) {
   const struct addrinfo *res;
-  int n;
-  if ((n = lnet_lookupwait(L, idx, status, deadline, ctx, k)) != 0) return n;
-  if ((n = lnet_lookupresult(L, idx, &res)) != 0) return n;
+  int n = lnet_lookupwait(L, idx, status, deadline, ctx, k, &res);
+  if (n != 0) return n;
   lua_pushlstring(L, (const char *)res->ai_addr, res->ai_addrlen);
   lua_closeslot(L, idx);
   lua_replace(L, idx);
