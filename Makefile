@@ -9,6 +9,7 @@ PKG_LUA    := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/incl
 CFLAGS_STD := -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 OPT        ?= -O2
 CSRC       := $(sort $(wildcard csrc/*.c))
+CORELIBS   := -lpthread -ldl -lm
 CHDR       := $(wildcard csrc/*.h) $(wildcard csrc/backend/*.c)
 # lnet.tls: its own module over OpenSSL, so the core builds without it; where
 # OpenSSL is missing, a stub whose require says so in one line.
@@ -54,11 +55,11 @@ build: $(CORE) $(TLS)
 
 $(CORE): $(CSRC) $(CHDR) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_STD) $(OPT) $(PKG_LUA) -shared -o $@ $(CSRC) $(LDFLAGS)
+	$(CC) $(CFLAGS_STD) $(OPT) $(PKG_LUA) -shared -o $@ $(CSRC) $(CORELIBS) $(LDFLAGS)
 
 $(ASAN_CORE): $(CSRC) $(CHDR) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_STD) $(ASANFLAGS) $(PKG_LUA) -shared -o $@ $(CSRC)
+	$(CC) $(CFLAGS_STD) $(ASANFLAGS) $(PKG_LUA) -shared -o $@ $(CSRC) $(CORELIBS)
 
 $(TLS): $(TLSIN) $(TLSHDR) Makefile
 	@mkdir -p $(dir $@)

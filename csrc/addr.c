@@ -1,5 +1,10 @@
 /*
  * addr.c - addresses: host/port <-> sockaddr, getaddrinfo and friends.
+ *
+ * Nothing here blocks: what needs no lookup is answered here (literal
+ * addresses, "" and "*", localhost: lnet_fastaddr), and a name goes to the
+ * resolver's threads (resolver.c), the call waiting for it in a
+ * continuation (lua_KFunction) with its state on the Lua stack.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,9 +19,8 @@
 
 #include "lnet.h"
 
-/* Push nil, message, code for a getaddrinfo failure; returns 3. */
-static int pushgaierror(lua_State *L, int rc) {
-  if (rc == EAI_SYSTEM) return lnet_pusherror(L, errno);
+int lnet_pushgaierror(lua_State *L, int rc, int err) {
+  if (rc == EAI_SYSTEM) return lnet_pusherror(L, err);
   lua_pushnil(L);
   switch (rc) {
   case EAI_NONAME:
@@ -50,9 +54,19 @@ static int isany(const char *host) {
   return host[0] == '\0' || (host[0] == '*' && host[1] == '\0');
 }
 
+/* The hints for one address of a socket of this family and type. */
+static void sockhints(struct addrinfo *h, int family, int type, int passive) {
+  memset(h, 0, sizeof(*h));
+  h->ai_family = family;
+  h->ai_socktype = type;
+  h->ai_flags = passive ? AI_PASSIVE : 0;
+  if (family == AF_INET6) h->ai_flags |= AI_V4MAPPED;
+}
+
 /* Fill ss from host/port for a socket of this family and type.  Numeric
- * addresses take a fast path; names go through getaddrinfo and the first
- * result is used.  Returns 0, or pushes nil, message, code and returns 3. */
+ * addresses take a fast path, then lnet_fastaddr; the first result is used.
+ * Returns 0, LNET_NEEDLOOKUP for a name, or pushes nil, message, code and
+ * returns 3. */
 int lnet_sockaddr(lua_State *L, int family, int type, const char *host, const char *port,
                   struct sockaddr_storage *ss, socklen_t *len, int passive) {
   memset(ss, 0, sizeof(*ss));
@@ -96,13 +110,10 @@ int lnet_sockaddr(lua_State *L, int family, int type, const char *host, const ch
   {
     struct addrinfo hints, *res = NULL;
     int rc;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = family;
-    hints.ai_socktype = type;
-    hints.ai_flags = passive ? AI_PASSIVE : 0;
-    if (family == AF_INET6) hints.ai_flags |= AI_V4MAPPED;
-    rc = getaddrinfo(isany(host) ? NULL : host, port, &hints, &res);
-    if (rc != 0) return pushgaierror(L, rc);
+    sockhints(&hints, family, type, passive);
+    rc = lnet_fastaddr(host, port, &hints, &res);
+    if (rc == LNET_NEEDLOOKUP) return rc;
+    if (rc != 0) return lnet_pushgaierror(L, rc, errno);
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);
@@ -110,37 +121,60 @@ int lnet_sockaddr(lua_State *L, int family, int type, const char *host, const ch
   }
 }
 
-/* Push an array of the addresses of host/port, each a string holding a
- * struct sockaddr, for connect to try in turn; returns 1, or 3 on failure. */
-int lnet_pushaddrlist(lua_State *L, int family, int type, const char *host,
-                      const char *port) {
-  struct sockaddr_storage ss;
-  socklen_t len;
-  unsigned char probe[sizeof(struct in6_addr)];
-  if (isany(host) || inet_pton(family, host, probe) == 1) {
-    int r = lnet_sockaddr(L, family, type, host, port, &ss, &len, 0);
-    if (r) return r;
-    lua_createtable(L, 1, 0);
-    lua_pushlstring(L, (const char *)&ss, len);
-    lua_rawseti(L, -2, 1);
-    return 1;
+/* RFC 6761: localhost is the loopback address, whatever /etc/hosts says. */
+static int islocalhost(const char *host) {
+  return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
+}
+
+int lnet_fastaddr(const char *host, const char *port, const struct addrinfo *hints,
+                  struct addrinfo **res) {
+  struct addrinfo h = *hints;
+  int rc;
+  *res = NULL;
+  if (isany(host) || islocalhost(host)) {
+    /* getaddrinfo(NULL) answers from constants: any (AI_PASSIVE) or
+     * loopback; localhost is loopback even for bind. */
+    if (!isany(host)) h.ai_flags &= ~AI_PASSIVE;
+    h.ai_flags &= ~AI_CANONNAME;
+    return getaddrinfo(NULL, port ? port : "0", &h, res);
   }
-  {
-    struct addrinfo hints, *res = NULL, *ai;
-    int rc, k = 0;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = family;
-    hints.ai_socktype = type;
-    if (family == AF_INET6) hints.ai_flags = AI_V4MAPPED;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) return pushgaierror(L, rc);
-    lua_newtable(L);
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-      lua_pushlstring(L, (const char *)ai->ai_addr, ai->ai_addrlen);
-      lua_rawseti(L, -2, ++k);
+  h.ai_flags |= AI_NUMERICHOST; /* parses, never asks anyone */
+  rc = getaddrinfo(host, port, &h, res);
+  return rc == EAI_NONAME ? LNET_NEEDLOOKUP : rc;
+}
+
+/* Is sa an IPv6 address (not a v4-mapped one)? */
+static int isv6(const struct sockaddr *sa) {
+  return sa->sa_family == AF_INET6 &&
+         !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+#define MAXADDRS 64 /* addresses of one name that connect tries */
+
+void lnet_pushaddrlist(lua_State *L, const struct addrinfo *res) {
+  const struct addrinfo *all[MAXADDRS] = {NULL}, *by[2][MAXADDRS] = {{NULL}}, *ai;
+  int n = 0, nby[2] = {0, 0}, i, j, first, k = 0;
+  for (ai = res; ai != NULL && n < MAXADDRS; ai = ai->ai_next) {
+    for (j = 0; j < n; j++)
+      if (all[j]->ai_addrlen == ai->ai_addrlen &&
+          memcmp(all[j]->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+        break;
+    if (j == n) all[n++] = ai; /* glibc repeats a name listed twice in /etc/hosts */
+  }
+  for (i = 0; i < n; i++) {
+    int v6 = isv6(all[i]->ai_addr);
+    by[v6][nby[v6]++] = all[i];
+  }
+  first = n > 0 && isv6(all[0]->ai_addr);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < MAXADDRS && k < n; i++) {
+    for (j = 0; j < 2; j++) {
+      int fam = j == 0 ? first : !first;
+      if (i < nby[fam]) {
+        lua_pushlstring(L, (const char *)by[fam][i]->ai_addr, by[fam][i]->ai_addrlen);
+        lua_rawseti(L, -2, ++k);
+      }
     }
-    freeaddrinfo(res);
-    return 1;
   }
 }
 
@@ -244,34 +278,43 @@ const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size) {
   }
 }
 
+const char *lnet_checkhost(lua_State *L, int idx) {
+  size_t n;
+  const char *host;
+  if (lua_type(L, idx) != LUA_TSTRING) lnet_typeerror(L, idx, "string");
+  host = lua_tolstring(L, idx, &n);
+  /* as Python's "embedded null character": no C function could see the rest */
+  lnet_argcheck(L, strlen(host) == n, idx, "host name contains a NUL byte");
+  return host;
+}
+
 int lnet_checkaddr(lua_State *L, lnet_Socket *s, int idx, struct sockaddr_storage *ss,
                    socklen_t *len, int passive) {
   char portbuf[32];
-  const char *host = lnet_checkstring(L, idx), *port = "0";
-  if (s->family != AF_UNIX) port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
+  const char *host, *port = "0";
+  if (s->family == AF_UNIX) {
+    host = lnet_checkstring(L, idx);
+  } else {
+    host = lnet_checkhost(L, idx);
+    port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
+  }
   return lnet_sockaddr(L, s->family, s->type, host, port, ss, len, passive);
 }
 
-/* lnet.getaddrinfo(host, port [, family [, type]]) -> array of
- * {family=, type=, proto=, host=, port=, canonname=} */
-static int l_getaddrinfo(lua_State *L) {
-  const char *host = lnet_optstring(L, 1, NULL);
+int lnet_startlookup(lua_State *L, lnet_Socket *s, int idx, int passive) {
   char portbuf[32];
-  const char *port =
-      lua_isnoneornil(L, 2) ? NULL : lnet_checkport(L, 2, portbuf, sizeof(portbuf));
-  struct addrinfo hints, *res = NULL, *ai;
-  int rc, i = 0;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = lnet_optfamily(L, 3, AF_UNSPEC);
-  hints.ai_socktype = lnet_opttype(L, 4, 0);
-  hints.ai_flags = AI_CANONNAME;
-  if (host != NULL && isany(host)) {
-    host = NULL;
-    hints.ai_flags |= AI_PASSIVE;
-  }
-  if (host == NULL && port == NULL) return lnet_argerror(L, 1, "host or port required");
-  rc = getaddrinfo(host, port, &hints, &res);
-  if (rc != 0) return pushgaierror(L, rc);
+  const char *host = lnet_checkhost(L, idx);
+  const char *port = lnet_checkport(L, idx + 1, portbuf, sizeof(portbuf));
+  struct addrinfo hints;
+  sockhints(&hints, s->family, s->type, passive);
+  return lnet_lookup(L, host, port, &hints);
+}
+
+/* Push getaddrinfo's array of {family=, type=, proto=, host=, port=,
+ * canonname=} for res; canon names the first entry when res has no name. */
+static int pushinfos(lua_State *L, const struct addrinfo *res, const char *canon) {
+  const struct addrinfo *ai;
+  int i = 0;
   lua_newtable(L);
   for (ai = res; ai != NULL; ai = ai->ai_next) {
     int n;
@@ -282,8 +325,8 @@ static int l_getaddrinfo(lua_State *L) {
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, ai->ai_protocol);
     lua_setfield(L, -2, "proto");
-    if (ai->ai_canonname != NULL) {
-      lua_pushstring(L, ai->ai_canonname);
+    if (ai->ai_canonname != NULL || (i == 0 && canon != NULL)) {
+      lua_pushstring(L, ai->ai_canonname != NULL ? ai->ai_canonname : canon);
       lua_setfield(L, -2, "canonname");
     }
     n = lnet_pushaddr(L, ai->ai_addr, ai->ai_addrlen);
@@ -291,8 +334,58 @@ static int l_getaddrinfo(lua_State *L) {
     lua_setfield(L, -2, "host");
     lua_rawseti(L, -2, ++i);
   }
-  freeaddrinfo(res);
   return 1;
+}
+
+/* Stack: 1 host, 2 port, 3 family, 4 type, 5 the lookup. */
+static int getaddrinfo_k(lua_State *L, int status, lua_KContext ctx) {
+  const struct addrinfo *res;
+  int n = lnet_lookupwait(L, 5, status, -1, ctx, getaddrinfo_k, &res);
+  return n != 0 ? n : pushinfos(L, res, NULL);
+}
+
+/* lnet.getaddrinfo(host, port [, family [, type]]) -> array of
+ * {family=, type=, proto=, host=, port=, canonname=}.  A name is looked up
+ * on the resolver's threads: inside a task only the task waits. */
+static int l_getaddrinfo(lua_State *L) {
+  const char *host = lua_isnoneornil(L, 1) ? NULL : lnet_checkhost(L, 1);
+  char portbuf[32];
+  const char *port =
+      lua_isnoneornil(L, 2) ? NULL : lnet_checkport(L, 2, portbuf, sizeof(portbuf));
+  struct addrinfo hints, *res = NULL;
+  int rc;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = lnet_optfamily(L, 3, AF_UNSPEC);
+  hints.ai_socktype = lnet_opttype(L, 4, 0);
+  hints.ai_flags = AI_CANONNAME;
+  if (host != NULL && isany(host)) hints.ai_flags |= AI_PASSIVE;
+  if (host == NULL && port == NULL) return lnet_argerror(L, 1, "host or port required");
+  lua_settop(L, 4);
+  rc = lnet_fastaddr(host != NULL ? host : "", port, &hints, &res);
+  if (rc == 0) {
+    pushinfos(L, res, host != NULL && islocalhost(host) ? "localhost" : NULL);
+    freeaddrinfo(res);
+    return 1;
+  }
+  if (rc != LNET_NEEDLOOKUP) return lnet_pushgaierror(L, rc, errno);
+  if ((rc = lnet_lookup(L, host, port, &hints)) != 0) return rc; /* 5 */
+  return getaddrinfo_k(L, LUA_OK, 0);
+}
+
+/* Push the IPv4 address of res as text; returns 1. */
+static int pushipv4(lua_State *L, const struct addrinfo *res) {
+  char host[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &((const struct sockaddr_in *)res->ai_addr)->sin_addr, host,
+            sizeof(host));
+  lua_pushstring(L, host);
+  return 1;
+}
+
+/* Stack: 1 name, 2 the lookup. */
+static int gethostbyname_k(lua_State *L, int status, lua_KContext ctx) {
+  const struct addrinfo *res;
+  int n = lnet_lookupwait(L, 2, status, -1, ctx, gethostbyname_k, &res);
+  return n != 0 ? n : pushipv4(L, res);
 }
 
 /* lnet.gethostname() -> string */
@@ -306,18 +399,21 @@ static int l_gethostname(lua_State *L) {
 
 /* lnet.gethostbyname(name) -> first IPv4 address as a string */
 static int l_gethostbyname(lua_State *L) {
-  const char *name = lnet_checkstring(L, 1);
+  const char *name = lnet_checkhost(L, 1);
   struct addrinfo hints, *res = NULL;
-  char host[INET_ADDRSTRLEN];
   int rc;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_INET;
-  rc = getaddrinfo(name, NULL, &hints, &res);
-  if (rc != 0) return pushgaierror(L, rc);
-  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, host, sizeof(host));
-  freeaddrinfo(res);
-  lua_pushstring(L, host);
-  return 1;
+  lua_settop(L, 1);
+  rc = lnet_fastaddr(name, NULL, &hints, &res);
+  if (rc == 0) {
+    pushipv4(L, res);
+    freeaddrinfo(res);
+    return 1;
+  }
+  if (rc != LNET_NEEDLOOKUP) return lnet_pushgaierror(L, rc, errno);
+  if ((rc = lnet_lookup(L, name, NULL, &hints)) != 0) return rc; /* 2 */
+  return gethostbyname_k(L, LUA_OK, 0);
 }
 
 /* lnet.inet_pton(family, text) -> packed bytes (4 or 16) */

@@ -49,6 +49,7 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lua_newtable(L);
   lnet_open_error(L);
   lnet_open_addr(L);
+  lnet_open_resolver(L);
   lnet_open_wait(L);
   lnet_open_socket(L);
   lnet_open_poller(L);

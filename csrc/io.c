@@ -115,7 +115,15 @@ static int sock_sendall(lua_State *L) {
   return sendall_k(L, LUA_OK, 0);
 }
 
-/* sock:sendto(data, host, port) or sock:sendto(data, path) -> bytes sent */
+/* sendto to a name: stack 1 sock, 2 data, 3 host, 4 port, 5 deadline, 6 the
+ * lookup, replaced by its address for send_k. */
+static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
+  int n = lnet_lookupone(L, 6, status, lua_tonumber(L, 5), ctx, sendto_k);
+  return n != 0 ? n : send_k(L, LUA_OK, 0);
+}
+
+/* sock:sendto(data, host, port) or sock:sendto(data, path) -> bytes sent.
+ * A name is looked up on the resolver's threads (its first address). */
 static int sock_sendto(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
   struct sockaddr_storage ss;
@@ -126,6 +134,12 @@ static int sock_sendto(lua_State *L) {
   int n, err;
   if (s->fd < 0) return lnet_pushclosed(L);
   n = lnet_checkaddr(L, s, 3, &ss, &salen, 0);
+  if (n == LNET_NEEDLOOKUP) {
+    lua_settop(L, 4);
+    lua_pushnumber(L, lnet_lookupdeadline(s)); /* 5: the timeout covers the lookup */
+    if ((n = lnet_startlookup(L, s, 3, 0)) != 0) return n;
+    return sendto_k(L, LUA_OK, 0);
+  }
   if (n) return n;
   /* The common case (the datagram goes out at once) needs no Lua state. */
   do {

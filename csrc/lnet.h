@@ -8,6 +8,8 @@
  *   linebuf.c  the read-ahead buffer and its line reader
  *   io.c       the data methods (send, recv, receive, ...) over a transport
  *   socket.c   the socket object; the plain transport lives here
+ *   addr.c     addresses; resolver.c looks names up on its threads
+ *   connect.c  connect: each address in turn, or Happy Eyeballs in tasks
  */
 #ifndef LNET_H
 #define LNET_H
@@ -253,17 +255,77 @@ extern const luaL_Reg lnet_dgram_methods[];
 
 /* ------------------------------------------------------------- addr.c */
 
+struct addrinfo;
+
+/* lnet_sockaddr, lnet_checkaddr, lnet_fastaddr: host is a name that only
+ * the resolver may look up (resolver.c); nothing was pushed. */
+#define LNET_NEEDLOOKUP (-1)
+
 int lnet_sockaddr(lua_State *L, int family, int type, const char *host, const char *port,
                   struct sockaddr_storage *ss, socklen_t *len, int passive);
-int lnet_pushaddrlist(lua_State *L, int family, int type, const char *host,
-                      const char *port);
+/* The addresses of host/port that need no lookup: a literal address, "" or
+ * "*" (any address with AI_PASSIVE in hints, else loopback), localhost
+ * (loopback).  Returns 0 with *res (freeaddrinfo it), a getaddrinfo error
+ * code, or LNET_NEEDLOOKUP.  Never blocks. */
+int lnet_fastaddr(const char *host, const char *port, const struct addrinfo *hints,
+                  struct addrinfo **res);
+/* Push an array of the addresses of res, each a string holding a struct
+ * sockaddr, for connect to try in turn: duplicates dropped, IPv6 and IPv4
+ * (v4-mapped counts as IPv4) alternating from the first one's (RFC 8305). */
+void lnet_pushaddrlist(lua_State *L, const struct addrinfo *res);
+/* nil, message, code for getaddrinfo's rc (err: errno for EAI_SYSTEM): 3. */
+int lnet_pushgaierror(lua_State *L, int rc, int err);
 int lnet_pushaddr(lua_State *L, const struct sockaddr *sa, socklen_t len);
 int lnet_optfamily(lua_State *L, int idx, int def);
 int lnet_opttype(lua_State *L, int idx, int def);
 const char *lnet_checkport(lua_State *L, int idx, char *buf, size_t size);
-/* Resolve the (host, port) or (path) arguments at idx for socket s. */
+/* A host name argument: a string without NUL bytes (raises otherwise). */
+const char *lnet_checkhost(lua_State *L, int idx);
+/* Resolve the (host, port) or (path) arguments at idx for socket s without
+ * a lookup: 0, 3 (failure pushed) or LNET_NEEDLOOKUP (see lnet_startlookup). */
 int lnet_checkaddr(lua_State *L, lnet_Socket *s, int idx, struct sockaddr_storage *ss,
                    socklen_t *len, int passive);
+/* Start looking up the (host, port) arguments at idx for one address for s
+ * (lnet_lookup, with s's family and type): 0 or 3. */
+int lnet_startlookup(lua_State *L, lnet_Socket *s, int idx, int passive);
+
+/* --------------------------------------------------------- resolver.c */
+
+/* Name lookups on a pool of threads (2 to 4) running getaddrinfo, so that a
+ * slow lookup suspends only its task (docs/architecture.md, "Names").  The
+ * threads never touch a lua_State and block every signal.  A call keeps its
+ * lookup object in a to-be-closed slot of its stack: returning, raising, or
+ * its task being cancelled closes it, which abandons the lookup. */
+
+#define LNET_MAXHOST 253 /* the longest host name, a trailing dot not counted */
+
+/* Push a lookup object for host/port (port may be NULL) with these hints,
+ * marked to-be-closed, at the top.  Returns 0; or pushes nil, message, errno
+ * (for a name longer than LNET_MAXHOST: "invalid host name", EINVAL) and
+ * returns 3, nothing marked. */
+int lnet_lookup(lua_State *L, const char *host, const char *port,
+                const struct addrinfo *hints);
+/* Wait until the lookup at idx is done or the deadline (< 0: none) passes,
+ * yielding to the loop inside a task (continuation k with ctx).  status is
+ * the continuation's (after a yield the resume value on top is taken).
+ * Returns 0 with *res, its addresses (owned by the lookup object); or pushes
+ * nil, "timeout" / "interrupted" / getaddrinfo's failure, code and returns 3. */
+int lnet_lookupwait(lua_State *L, int idx, int status, double deadline, lua_KContext ctx,
+                    lua_KFunction k, const struct addrinfo **res);
+/* lnet_lookupwait, then the lookup at idx (the top, the last to-be-closed
+ * slot) is closed and replaced by its first address as a sockaddr string.
+ * 0 or 3. */
+int lnet_lookupone(lua_State *L, int idx, int status, double deadline, lua_KContext ctx,
+                   lua_KFunction k);
+/* The deadline of a lookup made by a call on s: the call's, but none for a
+ * timeout of 0 (as in Python, a non-blocking call still waits for the name). */
+double lnet_lookupdeadline(const lnet_Socket *s);
+
+/* ---------------------------------------------------------- connect.c */
+
+/* sock:connect(host, port) / sock:connect(path) (a socket method). */
+int lnet_sock_connect(lua_State *L);
+void lnet_open_connect(lua_State *L); /* called by lnet_open_socket */
 
 /* ----------------------------------------------------------- buffer.c */
 
@@ -294,5 +356,6 @@ void lnet_open_struct(lua_State *L);
 void lnet_open_tftp(lua_State *L);
 void lnet_open_fs(lua_State *L);
 void lnet_open_buffer(lua_State *L);
+void lnet_open_resolver(lua_State *L);
 
 #endif

@@ -4,8 +4,8 @@
  * Every fd is non-blocking and close-on-exec.  Here are the object (its
  * metatables, constructors, close), the plain transport under the data
  * methods of io.c, and the socket-only methods: bind, listen, accept,
- * connect, names, options, shutdown.  A call that would block goes through
- * lnet_retry (wait.c) as a lua_KFunction, its state on the Lua stack.
+ * names, options, shutdown (connect has a file of its own: connect.c).  A call that would
+ * block goes through lnet_retry (wait.c) as a lua_KFunction, its state on the Lua stack.
  *
  * Metatables: one per kind of socket (family, type, protocol), made from the
  * LNET_SOCKET_MT template when the first socket of that kind is made.  Each
@@ -221,7 +221,22 @@ static int l_socketpair(lua_State *L) {
 
 /* ------------------------------------------------------------- addresses */
 
-/* sock:bind(host, port) or sock:bind(path) -> true */
+/* Stack: 1 sock, 2 host, 3 port, 4 deadline, 5 the lookup, then its address. */
+static int bind_k(lua_State *L, int status, lua_KContext ctx) {
+  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
+  size_t len;
+  const char *sa;
+  int n;
+  if ((n = lnet_lookupone(L, 5, status, lua_tonumber(L, 4), ctx, bind_k)) != 0) return n;
+  sa = lua_tolstring(L, 5, &len);
+  if (s->fd < 0) return lnet_pushclosed(L);
+  if (bind(s->fd, (const struct sockaddr *)sa, (socklen_t)len) != 0)
+    return lnet_pusherror(L, errno);
+  return succeed(L);
+}
+
+/* sock:bind(host, port) or sock:bind(path) -> true.  A name is looked up on
+ * the resolver's threads (its first address is used). */
 static int sock_bind(lua_State *L) {
   lnet_Socket *s = lnet_checksocket(L, 1);
   struct sockaddr_storage ss;
@@ -229,6 +244,12 @@ static int sock_bind(lua_State *L) {
   int n;
   if (s->fd < 0) return lnet_pushclosed(L);
   n = lnet_checkaddr(L, s, 2, &ss, &len, 1);
+  if (n == LNET_NEEDLOOKUP) {
+    lua_settop(L, 3);
+    lua_pushnumber(L, lnet_lookupdeadline(s)); /* 4 */
+    if ((n = lnet_startlookup(L, s, 2, 1)) != 0) return n;
+    return bind_k(L, LUA_OK, 0);
+  }
   if (n) return n;
   if (bind(s->fd, (struct sockaddr *)&ss, len) != 0) return lnet_pusherror(L, errno);
   return succeed(L);
@@ -297,92 +318,6 @@ static int sock_accept(lua_State *L) {
   lua_settop(L, 1);
   lua_pushnumber(L, lnet_deadline(s)); /* 2 */
   return accept_k(L, LUA_OK, 0);
-}
-
-/* ---------------------------------------------------------------- connect */
-
-static int so_error(int fd) {
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
-  return err;
-}
-
-/* Start connecting to address i of the list at 4: 0 (connected), EINPROGRESS
- * (wait for it), or the error that makes this address fail. */
-static int connectto(lua_State *L, lnet_Socket *s, int i) {
-  size_t len;
-  const char *sa;
-  int err;
-  lua_rawgeti(L, 4, i);
-  sa = lua_tolstring(L, -1, &len);
-  lua_pop(L, 1); /* the string stays alive in the array */
-  for (;;) {
-    if (connect(s->fd, (const struct sockaddr *)sa, (socklen_t)len) == 0) return 0;
-    err = errno;
-    if (err == EINTR) continue; /* the attempt goes on: wait for it as for EINPROGRESS */
-    if (err == EISCONN) return 0;
-    return err == EALREADY ? EINPROGRESS : err;
-  }
-}
-
-/* Stack: 1 sock, 2 host, 3 port, 4 array of sockaddr strings, 5 deadline,
- * 6 index being tried, 7 last error; ctx 1 while an attempt is in progress. */
-static int connect_k(lua_State *L, int status, lua_KContext ctx) {
-  lnet_Socket *s = (lnet_Socket *)lua_touserdata(L, 1);
-  lnet_CallMode m = {0, 0, MSG_DONTWAIT, {NULL, 0}};
-  int n = (int)lua_rawlen(L, 4), i = (int)lua_tointeger(L, 6), err;
-  if ((err = lnet_timedout(L, s, status)) != 0) return err;
-  for (; i <= n; i++) {
-    if (s->fd < 0) return lnet_pushclosed(L);
-    err = ctx ? so_error(s->fd) : connectto(L, s, i);
-    while (err == EINPROGRESS) {
-      lnet_IOStatus st = {EAGAIN, LNET_WRITE, NULL};
-      if (s->timeout == 0) return lnet_pushfail(L, "timeout", EINPROGRESS);
-      lua_pushinteger(L, i);
-      lua_replace(L, 6);
-      if ((err = lnet_retry(L, s, &m, &st, lua_tonumber(L, 5), 1, connect_k)) != 0)
-        return err;
-      err = so_error(s->fd);
-    }
-    if (err == 0) return succeed(L);
-    ctx = 0;
-    lua_pushinteger(L, err);
-    lua_replace(L, 7);
-  }
-  return lnet_pusherror(L, (int)lua_tointeger(L, 7));
-}
-
-/* sock:connect(host, port) or sock:connect(path) -> true.  A name is
- * resolved with getaddrinfo and each address is tried in turn, all within
- * the socket's timeout. */
-static int sock_connect(lua_State *L) {
-  lnet_Socket *s = lnet_checksocket(L, 1);
-  double dl = lnet_deadline(s);
-  if (s->fd < 0) return lnet_pushclosed(L);
-  if (lnet_setnonblock(s, 1) != 0) return lnet_pusherror(L, errno);
-  lua_settop(L, 3);
-  if (s->family == AF_INET || s->family == AF_INET6) {
-    char portbuf[32];
-    const char *host = lnet_checkstring(L, 2);
-    const char *port = lnet_checkport(L, 3, portbuf, sizeof(portbuf));
-    int r = lnet_pushaddrlist(L, s->family, s->type, host, port); /* 4 */
-    if (r != 1) return r;
-    lua_pushvalue(L, 2);
-    lua_setiuservalue(L, 1, 1); /* the name connected to (lnet.tls checks it) */
-  } else {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int r = lnet_checkaddr(L, s, 2, &ss, &len, 0);
-    if (r) return r;
-    lua_createtable(L, 1, 0); /* 4 */
-    lua_pushlstring(L, (const char *)&ss, len);
-    lua_rawseti(L, 4, 1);
-  }
-  lua_pushnumber(L, dl);      /* 5 */
-  lua_pushinteger(L, 1);      /* 6 */
-  lua_pushinteger(L, EINVAL); /* 7 */
-  return connect_k(L, LUA_OK, 0);
 }
 
 /* sock:setsockopt(level, name, value): value is an integer, a boolean, a
@@ -572,7 +507,7 @@ static const luaL_Reg stream_methods[] = {
 static const luaL_Reg socket_methods[] = {
     {"accept", sock_accept},
     {"bind", sock_bind},
-    {"connect", sock_connect},
+    {"connect", lnet_sock_connect},
     {"detach", sock_detach},
     {"listen", sock_listen},
     {"shutdown", sock_shutdown},
@@ -690,6 +625,7 @@ static void maketemplate(lua_State *L) {
 void lnet_open_socket(lua_State *L) {
   size_t i;
   maketemplate(L);
+  lnet_open_connect(L);
   luaL_setfuncs(L, funcs, 0);
   lnet_names(L, funcs, 0);
   for (i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {

@@ -26,14 +26,16 @@ build = {
   modules = {
     ["lnet.core"] = {
       sources = {
-        "csrc/addr.c", "csrc/buffer.c", "csrc/core.c", "csrc/error.c", "csrc/fs.c", "csrc/io.c",
-        "csrc/linebuf.c", "csrc/poller.c", "csrc/signal.c", "csrc/socket.c", "csrc/struct.c",
-        "csrc/struct_codec.c", "csrc/tftp.c", "csrc/tftp_packet.c", "csrc/wait.c",
+        "csrc/addr.c", "csrc/buffer.c", "csrc/connect.c", "csrc/core.c", "csrc/error.c",
+        "csrc/fs.c", "csrc/io.c", "csrc/linebuf.c", "csrc/poller.c", "csrc/resolver.c",
+        "csrc/signal.c", "csrc/socket.c", "csrc/struct.c", "csrc/struct_codec.c", "csrc/tftp.c",
+        "csrc/tftp_packet.c", "csrc/wait.c",
         -- csrc/backend/*.c are #included by poller.c, not built on their own
       },
       incdirs = { "csrc" },
       defines = { "_GNU_SOURCE" },
-      libraries = { "m" },
+      -- resolver.c: its threads (pthread), and dladdr/dlopen to stay loaded (dl)
+      libraries = { "m", "pthread", "dl" },
     },
     ["lnet.tls"] = {
       sources = { "csrc/tls/tls.c", "csrc/tls/context.c", "csrc/tls/peercert.c" },

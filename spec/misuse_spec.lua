@@ -41,7 +41,7 @@ local CORE = {
   inet_pton = { { T, "1.2.3.4" }, 1 }, inet_ntop = { { 2, T }, 2 }, select = { { "x" }, 1 },
   gettime = false, sleep = { { T }, 1 }, resume = { { T }, 1 }, onclose = { { 5 }, 1 },
   strerror = { { T }, 1 }, isatty = { { T }, 1 }, buffer = { { T }, 1 }, poller = false,
-  linereader = { { T }, 1 }, sigwatch = { { T }, 1 },
+  linereader = { { T }, 1 }, sigwatch = { { T }, 1 }, _resolverstats = false,
 }
 local STRUCTMOD = {
   pack = { { T }, 1 }, unpack = { { "h", 5 }, 2 }, unpack_from = { { "h", "ab", 1.5 }, 3 },
