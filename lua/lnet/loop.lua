@@ -1052,7 +1052,7 @@ end
 
 -- Wait for `want` of the n items; returns the packed results by item, and
 -- the order in which they came.
-local function waitmany(fname, want, items, n, timeout)
+local function waitmany(want, items, n, timeout)
   local results, order = {}, {}
   local done = loop.queue()
   local watchers = {}
@@ -1095,7 +1095,7 @@ end
 function loop.gather(...)
   local items, n, timeout = waitargs("gather", ...)
   if not intask("loop.gather") then error("lnet.loop: loop.gather must be called from a task", 2) end
-  local results, order = waitmany("gather", n, items, n, timeout)
+  local results, order = waitmany(n, items, n, timeout)
   if #order < n then return nil, "timeout", results end
   return results
 end
@@ -1111,7 +1111,7 @@ end
 function loop.first(...)
   local items, n, timeout, cancel = waitargs("first", ...)
   if not intask("loop.first") then error("lnet.loop: loop.first must be called from a task", 2) end
-  local results, order = waitmany("first", 1, items, n, timeout)
+  local results, order = waitmany(1, items, n, timeout)
   if cancel then
     for i = 1, n do
       if i ~= order[1] and getmetatable(items[i]) == Task then items[i]:cancel() end
