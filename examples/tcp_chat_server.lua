@@ -51,6 +51,7 @@ local function log(...)
 end
 
 -- Remove a client: stop its tasks and close its socket.  Any task may call it.
+-- Without `why` (the server stops) it says nothing.
 local function drop(c, why)
   if c.gone then return end
   c.gone = true
@@ -60,7 +61,7 @@ local function drop(c, why)
   if c.reader ~= me then c.reader:cancel() end
   if c.writer ~= me then c.writer:cancel() end
   c.sock:close()
-  log("%s left (%s), %d online", c.peer, why, count)
+  if why then log("%s left (%s), %d online", c.peer, why, count) end
   if me == c.reader or me == c.writer then me:cancel() end -- ends this task
 end
 
@@ -196,8 +197,22 @@ local function main()
   end
 end
 
--- Ctrl-C stops the loop with "interrupted!": leave quietly.
-local ok, err = pcall(loop.run, main)
+-- SIGTERM or SIGINT (Ctrl-C): close every client and the listening socket,
+-- say so in one line; the loop then has nothing left to run, and we exit 0.
+local function stopper(accepter)
+  local term, int = assert(loop.signal("TERM")), assert(loop.signal("INT"))
+  local _, name = loop.first(term, int)
+  term:close()
+  int:close()
+  local n = count
+  for c in pairs(clients) do drop(c) end
+  accepter:cancel()
+  server:close()
+  log("server stopped on SIG%s: %d client%s closed", name, n, n == 1 and "" or "s")
+end
+
+local ok, err = pcall(loop.run, function()
+  loop.spawn(stopper, loop.spawn(main))
+end)
 server:close()
-if not ok and not tostring(err):find("interrupted!", 1, true) then error(err, 0) end
-log("server stopped")
+if not ok then error(err, 0) end

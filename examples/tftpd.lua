@@ -22,7 +22,8 @@ usage: lua5.4 examples/tftpd.lua --root DIR [options]
   --spin US             microseconds to busy-poll before sleeping (default 200; 0: off)
   -v                    also log refused and busy requests
   -h, --help            this help
-Prints the address it listens on, then one line per transfer. Ctrl-C stops it.]]
+Prints the address it listens on, then one line per transfer. SIGTERM or Ctrl-C stops it:
+transfers in progress end with an ERROR, and it exits 0.]]
 
 local function die(msg)
   io.stderr:write("tftpd: ", msg, "\n")
@@ -81,7 +82,19 @@ if not srv then die(err) end
 print(("listening on %s port %d, root %s%s"):format(srv.host, srv.port, srv.root,
   cfg.write and (", uploads: " .. cfg.write) or ""))
 io.stdout:flush()
+-- SIGTERM or SIGINT (Ctrl-C): end the transfers in progress with an ERROR,
+-- close everything, say so in one line, exit 0.
+local loop = require "lnet.loop"
+srv:start()
+loop.spawn(function()
+  local term, int = assert(loop.signal("TERM")), assert(loop.signal("INT"))
+  local _, name = loop.first(term, int)
+  term:close()
+  int:close()
+  local n = srv:abort("server shutting down")
+  print(("stopped on SIG%s: %d transfer%s ended"):format(name, n, n == 1 and "" or "s"))
+  io.stdout:flush()
+end)
 local rok, rerr = pcall(srv.run, srv)
 srv:close()
-if not rok and not tostring(rerr):find("interrupted") then die(tostring(rerr)) end
-print("stopped")
+if not rok then die(tostring(rerr)) end

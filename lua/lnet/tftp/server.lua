@@ -91,7 +91,7 @@ end
 local serve_upload
 
 -- One transfer, in its own task with its own socket.
-local function serve(srv, req, peer, pport, reqlen)
+local function serve(srv, req, peer, pport, reqlen, info)
   local t0 = core.gettime()
   local ev = { peer = peer, port = pport, file = req.filename,
                op = codec.opnames[req.opcode], mode = req.mode }
@@ -110,9 +110,10 @@ local function serve(srv, req, peer, pport, reqlen)
       peer, pport)
     return done(nil, serr, ERR_UNDEFINED, serrno)
   end
+  info.sock = sock
   local ok, berr = sock:bind(srv.bindhost, 0)
   if not ok then sock:close(); return done(nil, berr) end
-  local t = { sock = sock, host = peer, port = pport, retries = srv.retries,
+  local t = { info = info, sock = sock, host = peer, port = pport, retries = srv.retries,
               timeout = srv.timeout, dally = srv.dally, stats = srv.stats }
   local function refuse(code, msg, errno)
     -- the ERROR is never longer than the request (no amplification)
@@ -126,6 +127,7 @@ local function serve(srv, req, peer, pport, reqlen)
   if req.opcode == RRQ then
     local f, code, msg, oerrno = path.open_read(srv.root, req.filename)
     if not f then return refuse(code, msg, oerrno) end
+    info.file = f
     local size = req.mode == "octet" and f:seek("end") or nil
     f:seek("set", 0)
     local p, acc, why = negotiate(srv, req, size)
@@ -162,6 +164,7 @@ serve_upload = function(srv, t, req, refuse, done)
   if not p then return refuse(acc, why) end
   local f, upload, msg, oerrno = path.open_write(srv.root, req.filename, srv.write)
   if not f then return refuse(upload, msg, oerrno) end
+  t.info.file, t.info.upload = f, upload
   t.blksize, t.windowsize, t.timeout, t.total = p.blksize, p.windowsize, p.timeout, p.tsize
   t.max_size = srv.max_size
   if t.windowsize > 1 then sock:setsockopt(core.SOL_SOCKET, core.SO_RCVBUF, BUFSIZE) end
@@ -220,9 +223,12 @@ local function listen(srv)
           log_event(srv, { event = "busy", peer = h, port = pt })
         else
           srv.active = srv.active + 1
-          loop.spawn(function()
-            local ok, err = pcall(serve, srv, req, h, pt, #p)
+          local info = { peer = h, port = pt } -- what Server:abort needs
+          srv.transfers[info] = true
+          info.task = loop.spawn(function()
+            local ok, err = pcall(serve, srv, req, h, pt, #p, info)
             srv.active = srv.active - 1
+            srv.transfers[info] = nil
             if not ok then log_event(srv, { event = "crash", error = tostring(err) }) end
           end)
         end
@@ -256,6 +262,7 @@ function M.new(cfg)
     max_size = cfg.max_size,
     log = cfg.log,
     active = 0,
+    transfers = {}, -- transfer info -> true: its task, peer, socket, file
     uploading = {},
     stats = cfg.stats,
     spin = util.checkspin(cfg.spin),
@@ -304,6 +311,26 @@ function Server:run()
   local ok, err = pcall(loop.run)
   loop.setspin(prev)
   if not ok then error(err, 0) end
+end
+
+--- Stop at once: close the request socket, and end every transfer in
+-- progress with an ERROR 0 `msg` to its peer (its task is cancelled, its
+-- socket and file closed, an upload's temporary file removed).
+-- @tparam[opt] string msg default "server shutting down"
+-- @treturn integer how many transfers were ended
+function Server:abort(msg)
+  local ended, n = codec.error(ERR_UNDEFINED, msg or "server shutting down"), 0
+  for info in pairs(self.transfers) do
+    n = n + 1
+    if info.sock then info.sock:sendto(ended, info.peer, info.port) end
+    if info.task then info.task:cancel() end
+    if info.sock then info.sock:close() end
+    if io.type(info.file) == "file" then info.file:close() end
+    if info.upload then info.upload:abort() end
+  end
+  self.transfers, self.active = {}, 0
+  self:close()
+  return n
 end
 
 --- Stop accepting requests and close the request socket (transfers in
