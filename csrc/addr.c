@@ -451,6 +451,5 @@ static const luaL_Reg funcs[] = {
 };
 
 void lnet_open_addr(lua_State *L) {
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_setfuncs(L, funcs);
 }

@@ -34,13 +34,14 @@ static int l_isatty(lua_State *L) {
 static const luaL_Reg funcs[] = {{"isatty", l_isatty}, {NULL, NULL}};
 
 static const lnet_API api = {
-    LNET_API_VERSION, sizeof(lnet_API), lnet_pusherror,   lnet_pushfail,
-    lnet_names,       lnet_argerror,    lnet_typeerror,   lnet_checkinteger,
-    lnet_optinteger,  lnet_checknumber, lnet_optnumber,   lnet_checklstring,
-    lnet_optlstring,  lnet_checkudata,  lnet_checktype,   lnet_checkoption,
-    lnet_now,         lnet_callmode,    lnet_retry,       lnet_timedout,
-    lnet_pushclosed,  lnet_forget,      lnet_checksocket, lnet_checkstream,
-    lnet_markstream,  lnet_deadline,    lnet_closesocket, lnet_describe,
+    LNET_API_VERSION, sizeof(lnet_API),  lnet_pusherror,   lnet_pushfail,
+    lnet_names,       lnet_setfuncs,     lnet_newclass,    lnet_argerror,
+    lnet_typeerror,   lnet_checkinteger, lnet_optinteger,  lnet_checknumber,
+    lnet_optnumber,   lnet_checklstring, lnet_optlstring,  lnet_checkudata,
+    lnet_checktype,   lnet_checkoption,  lnet_now,         lnet_callmode,
+    lnet_retry,       lnet_timedout,     lnet_start,       lnet_pushclosed,
+    lnet_forget,      lnet_checksocket,  lnet_checkstream, lnet_markstream,
+    lnet_deadline,    lnet_closesocket,  lnet_describe,
 };
 
 LUALIB_API int luaopen_lnet_core(lua_State *L);
@@ -59,8 +60,7 @@ LUALIB_API int luaopen_lnet_core(lua_State *L) {
   lnet_open_tftp(L);
   lnet_open_fs(L);
   lnet_open_buffer(L);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_setfuncs(L, funcs);
   lua_pushlightuserdata(L, (void *)&api);
   lua_setfield(L, LUA_REGISTRYINDEX, LNET_API_KEY);
   lua_pushliteral(L, "0.1.0");

@@ -100,6 +100,22 @@ void lnet_names(lua_State *L, const luaL_Reg *l, int method) {
   lua_pop(L, 1);
 }
 
+void lnet_setfuncs(lua_State *L, const luaL_Reg *funcs) {
+  luaL_setfuncs(L, funcs, 0);
+  lnet_names(L, funcs, 0);
+}
+
+void lnet_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods) {
+  luaL_newmetatable(L, tname);
+  luaL_setfuncs(L, metamethods, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lnet_names(L, methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
 /* The registered name of the running C function (left on the stack, so it
  * lives until the error is raised), or NULL; *method tells a method. */
 static const char *funcname(lua_State *L, int *method) {

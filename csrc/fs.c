@@ -340,12 +340,7 @@ static const struct {
 
 void lnet_open_fs(lua_State *L) {
   size_t i;
-  luaL_newmetatable(L, UPLOAD_MT);
-  luaL_setfuncs(L, upload_meta, 0);
-  luaL_newlib(L, upload_methods);
-  lnet_names(L, upload_methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  lnet_newclass(L, UPLOAD_MT, upload_methods, upload_meta);
   luaL_newlib(L, funcs);
   lnet_names(L, funcs, 0);
   for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {

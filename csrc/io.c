@@ -31,9 +31,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   size_t from = (size_t)ctx, to = sa ? len : (size_t)lua_tointeger(L, 4);
   lnet_CallMode m;
   int n;
-  if ((n = lnet_timedout(L, s, status)) != 0) return n;
-  if (s->fd < 0) return lnet_pushclosed(L);
-  lnet_callmode(L, s, &m);
+  if ((n = lnet_start(L, s, status, &m)) != 0) return n;
   for (;;) {
     lnet_IOStatus st = {0, LNET_WRITE, NULL};
     ssize_t r;
@@ -81,9 +79,7 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
   int empty = len == 0 && s->type != SOCK_STREAM;
   lnet_CallMode m;
   int n;
-  if ((n = lnet_timedout(L, s, status)) != 0) return sentfail(L, n, sent);
-  if (s->fd < 0) return sentfail(L, lnet_pushclosed(L), sent);
-  lnet_callmode(L, s, &m);
+  if ((n = lnet_start(L, s, status, &m)) != 0) return sentfail(L, n, sent);
   while (sent < len || empty) {
     lnet_IOStatus st = {0, LNET_WRITE, NULL};
     ssize_t r;
@@ -236,10 +232,8 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   int flags = (int)lua_tointeger(L, 3), n;
   lnet_SpinRun spin = {0, 0, 0, {NULL, 0}};
   lnet_CallMode m;
-  if ((n = lnet_timedout(L, s, status)) != 0) return n;
+  if ((n = lnet_start(L, s, status, &m)) != 0) return n;
   if (want > MAXREAD) want = MAXREAD;
-  if (s->fd < 0) return lnet_pushclosed(L);
-  lnet_callmode(L, s, &m);
   if (status == LUA_OK && !m.intask && s->timeout != 0 && !(flags & MSG_DONTWAIT))
     lnet_spinstart(L, &s->spin, &spin);
   for (;;) {
@@ -379,9 +373,7 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
   size_t scanned = 0;
   lnet_CallMode m;
   int n;
-  if ((n = lnet_timedout(L, s, status)) != 0) return n;
-  if (s->fd < 0) return lnet_pushclosed(L);
-  lnet_callmode(L, s, &m);
+  if ((n = lnet_start(L, s, status, &m)) != 0) return n;
   for (;;) {
     lnet_IOStatus st = {0, LNET_READ, NULL};
     size_t room;

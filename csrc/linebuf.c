@@ -154,12 +154,6 @@ static const luaL_Reg metamethods[] = {{"__gc", r_gc}, {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"linereader", l_linereader}, {NULL, NULL}};
 
 void lnet_open_linebuf(lua_State *L) {
-  luaL_newmetatable(L, LNET_LINEREADER_MT);
-  luaL_setfuncs(L, metamethods, 0);
-  luaL_newlib(L, methods);
-  lnet_names(L, methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_newclass(L, LNET_LINEREADER_MT, methods, metamethods);
+  lnet_setfuncs(L, funcs);
 }

@@ -57,6 +57,12 @@ int lnet_pushfail(lua_State *L, const char *msg, int err);
  * (method: 1 when argument 1 is self, which is not counted).  Same signatures
  * and behaviour as their luaL_ namesakes otherwise. */
 void lnet_names(lua_State *L, const luaL_Reg *l, int method);
+/* luaL_setfuncs into the module table on top, with the names registered. */
+void lnet_setfuncs(lua_State *L, const luaL_Reg *funcs);
+/* The metatable tname of a userdata type: its metamethods, and its methods
+ * as a table __index (their names registered as methods). */
+void lnet_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods);
 int lnet_argerror(lua_State *L, int arg, const char *extramsg);
 int lnet_typeerror(lua_State *L, int arg, const char *tname);
 lua_Integer lnet_checkinteger(lua_State *L, int arg);
@@ -180,6 +186,9 @@ int lnet_retry(lua_State *L, struct lnet_Socket *s, const lnet_CallMode *m,
 /* At the top of a continuation: after a yield the loop resumed it with false
  * (the deadline passed): pushes the timeout failure and returns 3; else 0. */
 int lnet_timedout(lua_State *L, struct lnet_Socket *s, int status);
+/* The start of a blocking method's continuation: lnet_timedout, then a
+ * closed s fails; else m gets the call mode and it returns 0. */
+int lnet_start(lua_State *L, struct lnet_Socket *s, int status, lnet_CallMode *m);
 int lnet_pushtimeout(lua_State *L);
 int lnet_pushinterrupted(lua_State *L);
 int lnet_pushclosed(lua_State *L);

@@ -13,7 +13,7 @@
 #include "lnet.h"
 
 #define LNET_API_KEY "lnet.core.api"
-#define LNET_API_VERSION 1
+#define LNET_API_VERSION 3
 
 typedef struct lnet_API {
   int version;
@@ -22,6 +22,9 @@ typedef struct lnet_API {
   int (*pusherror)(lua_State *L, int err);
   int (*pushfail)(lua_State *L, const char *msg, int err);
   void (*names)(lua_State *L, const luaL_Reg *l, int method);
+  void (*setfuncs)(lua_State *L, const luaL_Reg *funcs);
+  void (*newclass)(lua_State *L, const char *tname, const luaL_Reg *methods,
+                   const luaL_Reg *metamethods);
   int (*argerror)(lua_State *L, int arg, const char *extramsg);
   int (*typeerror)(lua_State *L, int arg, const char *tname);
   lua_Integer (*checkinteger)(lua_State *L, int arg);
@@ -40,6 +43,7 @@ typedef struct lnet_API {
                const lnet_IOStatus *st, double deadline, lua_KContext ctx,
                lua_KFunction k);
   int (*timedout)(lua_State *L, lnet_Socket *s, int status);
+  int (*start)(lua_State *L, lnet_Socket *s, int status, lnet_CallMode *m);
   int (*pushclosed)(lua_State *L);
   void (*forget)(lua_State *L, int fd);
   /* socket.c */
@@ -56,6 +60,8 @@ extern const lnet_API *lnet_api;
 #define lnet_pusherror (lnet_api->pusherror)
 #define lnet_pushfail (lnet_api->pushfail)
 #define lnet_names (lnet_api->names)
+#define lnet_setfuncs (lnet_api->setfuncs)
+#define lnet_newclass (lnet_api->newclass)
 #define lnet_argerror (lnet_api->argerror)
 #define lnet_typeerror (lnet_api->typeerror)
 #define lnet_checkinteger (lnet_api->checkinteger)
@@ -71,6 +77,7 @@ extern const lnet_API *lnet_api;
 #define lnet_callmode (lnet_api->callmode)
 #define lnet_retry (lnet_api->retry)
 #define lnet_timedout (lnet_api->timedout)
+#define lnet_start (lnet_api->start)
 #define lnet_pushclosed (lnet_api->pushclosed)
 #define lnet_forget (lnet_api->forget)
 #define lnet_checksocket (lnet_api->checksocket)

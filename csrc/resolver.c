@@ -455,6 +455,5 @@ void lnet_open_resolver(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_setfuncs(L, funcs);
 }

@@ -188,14 +188,8 @@ static const struct {
 
 void lnet_open_signal(lua_State *L) {
   size_t i;
-  luaL_newmetatable(L, SIGWATCH_MT);
-  luaL_setfuncs(L, metamethods, 0);
-  luaL_newlib(L, methods);
-  lnet_names(L, methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_newclass(L, SIGWATCH_MT, methods, metamethods);
+  lnet_setfuncs(L, funcs);
   for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
     lua_pushinteger(L, signals[i].signo);
     lua_setfield(L, -2, signals[i].name);

@@ -626,8 +626,7 @@ void lnet_open_socket(lua_State *L) {
   size_t i;
   maketemplate(L);
   lnet_open_connect(L);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_setfuncs(L, funcs);
   for (i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
     lua_pushinteger(L, constants[i].value);
     lua_setfield(L, -2, constants[i].name);

@@ -224,6 +224,14 @@ int lnet_retry(lua_State *L, lnet_Socket *s, const lnet_CallMode *m,
   return 0;
 }
 
+int lnet_start(lua_State *L, lnet_Socket *s, int status, lnet_CallMode *m) {
+  int n = lnet_timedout(L, s, status);
+  if (n != 0) return n;
+  if (s->fd < 0) return lnet_pushclosed(L);
+  lnet_callmode(L, s, m);
+  return 0;
+}
+
 void lnet_forget(lua_State *L, int fd) {
   if (fd < 0) return;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &onclosekey) == LUA_TFUNCTION) {
@@ -426,8 +434,7 @@ static const luaL_Reg funcs[] = {
 };
 
 void lnet_open_wait(lua_State *L) {
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_setfuncs(L, funcs);
   lua_pushlightuserdata(L, &wait_sentinel);
   lua_setfield(L, -2, "WAIT");
   lua_pushinteger(L, LNET_READ);

@@ -235,7 +235,6 @@ static int c_wrap(lua_State *L) {
   Ctx *c = ctx_check(L, 1);
   const char *name = NULL;
   int handshake = 1;
-  Tls *t;
   lnet_checksocket(L, 2);
   if (!lua_isnoneornil(L, 3)) {
     lnet_checktype(L, 3, LUA_TTABLE);
@@ -251,12 +250,10 @@ static int c_wrap(lua_State *L) {
     return lnet_argerror(L, 2,
                          "no server_hostname to verify the peer against (give "
                          "{server_hostname = name}, or verify = false)");
-  t = tls_new(L, 2, 1, name);
+  tls_new(L, 2, 1, name);
   if (!handshake) return 1;
   lua_replace(L, 1);
-  lua_settop(L, 1);
-  lua_pushnumber(L, lnet_deadline(&t->s)); /* 2 */
-  return tls_handshake(L, LUA_OK, 1);
+  return tls_wrapped(L);
 }
 
 static int c_gc(lua_State *L) {
@@ -281,12 +278,6 @@ static const luaL_Reg metamethods[] = {
 static const luaL_Reg funcs[] = {{"context", l_context}, {NULL, NULL}};
 
 void ctx_open(lua_State *L) {
-  luaL_newmetatable(L, CTX_MT);
-  luaL_setfuncs(L, metamethods, 0);
-  luaL_newlib(L, methods);
-  lnet_names(L, methods, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  luaL_setfuncs(L, funcs, 0);
-  lnet_names(L, funcs, 0);
+  lnet_newclass(L, CTX_MT, methods, metamethods);
+  lnet_setfuncs(L, funcs);
 }

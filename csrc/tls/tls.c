@@ -298,99 +298,93 @@ Tls *tls_new(lua_State *L, int sockidx, int ctxidx, const char *name) {
   return t;
 }
 
-int tls_handshake(lua_State *L, int status, lua_KContext ctx) {
+/* The steps a TLS socket takes in place (no data): the continuation's ctx. */
+enum { OP_HANDSHAKE, OP_WRAP, OP_SHUTDOWN, OP_UNWRAP };
+
+/* One try of op: 1 done, 0 try again at once, -1 wait or fail (st says). */
+static int opstep(Tls *t, lua_KContext op, lnet_IOStatus *st) {
+  int r;
+  if (op == OP_HANDSHAKE || op == OP_WRAP) {
+    if ((r = SSL_do_handshake(t->ssl)) == 1) {
+      t->done = 1;
+      return 1;
+    }
+  } else {
+    r = SSL_shutdown(t->ssl);
+    if (r >= 0) t->shutdown = 1;
+    if (r == 1 || (r == 0 && op == OP_SHUTDOWN)) return 1;
+    if (r == 0) return 0; /* unwrapping: ours is sent, now read the peer's */
+  }
+  tls_fail(t, r, st);
+  return -1;
+}
+
+/* Unwrap done: the plain socket gets the fd back (pushed). */
+static int unwrapped(lua_State *L, Tls *t) {
+  lnet_Socket *plain;
+  lnet_LineBuf rbuf;
+  const lnet_Transport *tr;
+  lua_getiuservalue(L, 1, 1);
+  plain = (lnet_Socket *)lua_touserdata(L, -1);
+  rbuf = plain->rbuf;
+  tr = plain->tr;
+  *plain = t->s; /* fd, timeout, blocking mode and spin as they are now */
+  plain->rbuf = rbuf;
+  plain->tr = tr;
+  t->s.fd = -1;
+  lnet_closesocket(L, &t->s); /* frees the SSL and the read-ahead; no fd to close */
+  return 1;
+}
+
+static int tls_op(lua_State *L, int status, lua_KContext op) {
   Tls *t = (Tls *)lua_touserdata(L, 1);
   lnet_CallMode m;
   int n;
-  if ((n = lnet_timedout(L, &t->s, status)) != 0) return n;
-  if (t->s.fd < 0 || t->ssl == NULL) return lnet_pushclosed(L);
-  lnet_callmode(L, &t->s, &m);
+  if ((n = lnet_start(L, &t->s, status, &m)) != 0) return n;
   for (;;) {
     lnet_IOStatus st = {0, LNET_READ, NULL};
-    int r;
     if (t->ssl == NULL) return lnet_pushclosed(L);
-    if (ready(t, m.flags, &st) == 0) {
-      if ((r = SSL_do_handshake(t->ssl)) == 1) {
-        t->done = 1;
-        break;
-      }
-      tls_fail(t, r, &st);
+    if (ready(t, m.flags, &st) == 0 && (n = opstep(t, op, &st)) >= 0) {
+      if (n == 1) break;
+      continue;
     }
-    n = lnet_retry(L, &t->s, &m, &st, lua_tonumber(L, 2), ctx, tls_handshake);
-    if (n != 0) return n;
+    if ((n = lnet_retry(L, &t->s, &m, &st, lua_tonumber(L, 2), op, tls_op)) != 0)
+      return n;
   }
-  if (ctx) {
-    lua_settop(L, 1);
-  } else {
+  if (op == OP_UNWRAP) return unwrapped(L, t);
+  if (op == OP_WRAP)
+    lua_settop(L, 1); /* wrap returns the socket */
+  else
     lua_pushboolean(L, 1);
-  }
   return 1;
+}
+
+/* Run op on the TLS socket at 1 under its timeout. */
+static int startop(lua_State *L, lua_KContext op) {
+  Tls *t = tls_check(L, 1);
+  lua_settop(L, 1);
+  lua_pushnumber(L, lnet_deadline(&t->s)); /* 2 */
+  return tls_op(L, LUA_OK, op);
+}
+
+int tls_wrapped(lua_State *L) {
+  return startop(L, OP_WRAP);
 }
 
 /* tsock:handshake() -> true; done at once when it is done already */
 static int t_handshake(lua_State *L) {
-  Tls *t = tls_check(L, 1);
-  lua_settop(L, 1);
-  lua_pushnumber(L, lnet_deadline(&t->s)); /* 2 */
-  return tls_handshake(L, LUA_OK, 0);
-}
-
-/* Stack: 1 tls, 2 deadline; ctx 1: unwrap (wait for the peer's close_notify). */
-static int shutdown_k(lua_State *L, int status, lua_KContext ctx) {
-  Tls *t = (Tls *)lua_touserdata(L, 1);
-  lnet_CallMode m;
-  int n;
-  if ((n = lnet_timedout(L, &t->s, status)) != 0) return n;
-  if (t->s.fd < 0 || t->ssl == NULL) return lnet_pushclosed(L);
-  lnet_callmode(L, &t->s, &m);
-  for (;;) {
-    lnet_IOStatus st = {0, LNET_READ, NULL};
-    int r;
-    if (t->ssl == NULL) return lnet_pushclosed(L);
-    if (ready(t, m.flags, &st) == 0) {
-      r = SSL_shutdown(t->ssl);
-      if (r >= 0) t->shutdown = 1;
-      if (r == 1 || (r == 0 && !ctx)) break;
-      if (r == 0) continue; /* unwrapping: ours is sent, now read the peer's */
-      tls_fail(t, r, &st);
-    }
-    n = lnet_retry(L, &t->s, &m, &st, lua_tonumber(L, 2), ctx, shutdown_k);
-    if (n != 0) return n;
-  }
-  if (!ctx) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  /* unwrap: the plain socket gets the fd back */
-  lua_getiuservalue(L, 1, 1);
-  {
-    lnet_Socket *plain = (lnet_Socket *)lua_touserdata(L, -1);
-    lnet_LineBuf rbuf = plain->rbuf;
-    const lnet_Transport *tr = plain->tr;
-    *plain = t->s; /* fd, timeout, blocking mode and spin as they are now */
-    plain->rbuf = rbuf;
-    plain->tr = tr;
-    t->s.fd = -1;
-    lnet_closesocket(L, &t->s); /* frees the SSL and the read-ahead; no fd to close */
-  }
-  return 1;
+  return startop(L, OP_HANDSHAKE);
 }
 
 /* tsock:shutdown() -> true: send close_notify (reading goes on until the
  * peer's close_notify, at which recv returns "") */
 static int t_shutdown(lua_State *L) {
-  Tls *t = tls_check(L, 1);
-  lua_settop(L, 1);
-  lua_pushnumber(L, lnet_deadline(&t->s));
-  return shutdown_k(L, LUA_OK, 0);
+  return startop(L, OP_SHUTDOWN);
 }
 
 /* tsock:unwrap() -> the plain socket, after a clean TLS shutdown both ways */
 static int t_unwrap(lua_State *L) {
-  Tls *t = tls_check(L, 1);
-  lua_settop(L, 1);
-  lua_pushnumber(L, lnet_deadline(&t->s));
-  return shutdown_k(L, LUA_OK, 1);
+  return startop(L, OP_UNWRAP);
 }
 
 /* The SSL of a TLS socket whose handshake is done, or NULL. */

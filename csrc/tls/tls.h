@@ -49,9 +49,8 @@ int tls_fail(Tls *t, int ret, lnet_IOStatus *st);
 /* Make a TLS socket from the plain one at sockidx, for the context at
  * ctxidx; pushes it.  name: the host name to check and send (SNI), or NULL. */
 Tls *tls_new(lua_State *L, int sockidx, int ctxidx, const char *name);
-/* Run the handshake on the TLS socket at 1 (stack: 1 tls, 2 deadline);
- * ctx 1 returns the socket, 0 true. */
-int tls_handshake(lua_State *L, int status, lua_KContext ctx);
+/* The handshake of the TLS socket at 1 (wrap): returns it, or the failure. */
+int tls_wrapped(lua_State *L);
 
 /* context.c */
 Ctx *ctx_check(lua_State *L, int idx);
