@@ -44,6 +44,8 @@ local readers, writers = {}, {} -- fd -> task waiting on it
 -- a TLS read that must write first (or the reverse) may share a direction
 -- (the C call yields READ or WRITE | SHARED), woken together with the others
 local sharedr, sharedw = {}, {}
+local nshared = 0 -- tasks in those lists (0 almost always: the checks are skipped)
+local ncaps = 0 -- loop.timeout scopes open (0: no task has a deadline cap to check)
 local armed = {} -- fd -> the interest the poller holds for it now (READ, WRITE or both)
 local nfdwaits = 0 -- tasks waiting on an fd
 local rq, rqn = {}, 0 -- run queue: tasks to resume at the next pass, in order
@@ -133,7 +135,10 @@ end
 -- when the fd is closed (onclose) and on loop.reset.
 -- @return true, or nil, message, errno from poller:set
 local function arm(fd)
-  local want = ((readers[fd] or sharedr[fd]) and READ or 0) | ((writers[fd] or sharedw[fd]) and WRITE or 0)
+  local want = (readers[fd] and READ or 0) | (writers[fd] and WRITE or 0)
+  if nshared > 0 then
+    want = want | (sharedr[fd] and READ or 0) | (sharedw[fd] and WRITE or 0)
+  end
   if want == (armed[fd] or 0) then return true end
   local ok, err, code = getpoller():set(fd, want)
   armed[fd] = ok and want ~= 0 and want or nil
@@ -156,7 +161,7 @@ local function unwait(t)
       for i = 1, list and #list or 0 do
         if list[i] == t then
           table.remove(list, i)
-          nfdwaits = nfdwaits - 1
+          nfdwaits, nshared = nfdwaits - 1, nshared - 1
           break
         end
       end
@@ -269,13 +274,14 @@ local function after(t, ok, tag, ...)
   if tag == WAIT then
     local fd, ev, deadline = ...
     local dir = ev & (READ | WRITE)
-    if t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end -- loop.timeout
+    if ncaps > 0 and t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end
     if ev & SHARED ~= 0 then -- beside whoever waits in that direction
       local lists = dir == READ and sharedr or sharedw
       local list = lists[fd] or {}
       lists[fd] = list
       list[#list + 1] = t
       t.wshared = dir
+      nshared = nshared + 1
     else
       local waiters = dir == READ and readers or writers
       local other = waiters[fd]
@@ -360,7 +366,7 @@ local function suspend(t, list, timeout)
     t.wlist = list
   end
   local deadline = timeout and gettime() + (timeout > 0 and timeout or 0)
-  if t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end -- loop.timeout
+  if ncaps > 0 and t.cap and (not deadline or t.cap < deadline) then deadline = t.cap end
   if deadline then hpush(t, deadline) end
   return co_yield(SUSPEND)
 end
@@ -391,7 +397,7 @@ function loop.sleep(seconds)
     return
   end
   local wake_at = gettime() + seconds
-  hpush(t, t.cap and t.cap < wake_at and t.cap or wake_at)
+  hpush(t, ncaps > 0 and t.cap and t.cap < wake_at and t.cap or wake_at)
   co_yield(SUSPEND)
   if gettime() < wake_at then return nil, "timeout" end -- cut short by loop.timeout
 end
@@ -562,8 +568,14 @@ local function poll()
   local n = getpoller():wait(timeout, events)
   for i = 1, 2 * n, 2 do
     local fd, ev = events[i], events[i + 1]
-    local r, w = readers[fd] or sharedr[fd], writers[fd] or sharedw[fd]
-    wakefd(fd, ev)
+    local r, w = readers[fd], writers[fd]
+    if nshared > 0 and (sharedr[fd] or sharedw[fd]) then -- (rare: TLS beside another task)
+      r, w = r or sharedr[fd], w or sharedw[fd]
+      wakefd(fd, ev)
+    else
+      if r and ev & READ ~= 0 then wake(r, true) end
+      if w and ev & WRITE ~= 0 then wake(w, true) end
+    end
     if (ev & READ ~= 0 and not r) or (ev & WRITE ~= 0 and not w) then
       arm(fd) -- nobody waits for this: disarm
     end
@@ -650,7 +662,7 @@ function loop.reset()
   rq, rqn, spare = {}, 0, {}
   heap, hn = {}, 0
   readers, writers, nfdwaits = {}, {}, 0
-  sharedr, sharedw = {}, {}
+  sharedr, sharedw, nshared = {}, {}, 0
   if poller then poller:close(); poller = nil end
   armed = {} -- the new poller starts empty
 end
@@ -683,6 +695,8 @@ function loop.stats()
   return { tasks = ntasks, ready = rqn, fdwaits = nfdwaits, timers = hn, armed = narmed }
 end
 
+local capscope = setmetatable({}, { __close = function() ncaps = ncaps - 1 end })
+
 --- Run `fn(...)` in the calling task with a deadline over all its blocking
 -- calls (asyncio's `wait_for`, without a new task): once `seconds` have
 -- passed, the call `fn` is blocked in (a socket call, TLS, a queue, an event,
@@ -704,6 +718,8 @@ function loop.timeout(seconds, fn, ...)
   local prev = t.cap
   local cap = gettime() + (seconds > 0 and seconds or 0)
   t.cap = prev and prev < cap and prev or cap
+  ncaps = ncaps + 1
+  local _ <close> = capscope -- ncaps - 1 however this ends (a cancelled task too)
   local r = tpack(pcall(fn, ...))
   t.cap = prev
   if not r[1] then error(r[2], 0) end
