@@ -317,6 +317,22 @@ describe("TLS sockets and lnet's machinery", function()
     assert.are.same({ 99, 1, true, n = 3 }, cres)
   end)
 
+  it("unwrap gives the plain socket what the peer sent after its close_notify", function()
+    local _, cres = pair(server_ctx(), function(ts)
+      local plain = assert(ts:unwrap())
+      -- in clear text at once: it may arrive with the close_notify, in the
+      -- bytes the TLS socket read ahead
+      assert(plain:sendall("in clear text now\n"))
+      plain:close()
+    end, function(port)
+      local ts = assert(tls.connect("localhost", port, { cafile = C.ca, timeout = T }))
+      local plain = assert(ts:unwrap())
+      assert.are.equal(-1, ts:fileno())
+      return plain:receive("l"), plain.type
+    end)
+    assert.are.same({ "in clear text now", lnet.SOCK_STREAM, n = 2 }, cres)
+  end)
+
   it("keeps a 1 MB transfer byte-identical in tasks, with small reads and writes", function()
     local blob = {}
     for i = 1, 1 << 14 do blob[i] = ("%063d\n"):format(i) end

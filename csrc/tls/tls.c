@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,15 +39,38 @@ static int bio_write(BIO *b, const char *data, int len) {
   return -1;
 }
 
+/* OpenSSL reads a record's 5-byte header, then its body: two recv(2)s a
+ * record.  The BIO reads ahead instead (up to a whole largest record) and
+ * serves both from its buffer: one recv(2) a record, or fewer.  What it holds
+ * is given back to the plain socket by unwrap. */
+#define RBSIZE (16384 + 256 + 5 + 1024)
+
 static int bio_read(BIO *b, char *data, int len) {
   Tls *t = (Tls *)BIO_get_data(b);
-  ssize_t r;
+  size_t n;
   BIO_clear_retry_flags(b);
-  r = recv(t->s.fd, data, (size_t)len, t->ioflags);
-  if (r >= 0) return (int)r;
-  t->ioerr = errno;
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
-  return -1;
+  if (t->rbpos == t->rblen) {
+    ssize_t r;
+    if (t->rb == NULL && (t->rb = (char *)malloc(RBSIZE)) == NULL) {
+      t->ioerr = ENOMEM;
+      return -1;
+    }
+    r = recv(t->s.fd, t->rb, RBSIZE, t->ioflags);
+    if (r <= 0) {
+      if (r == 0) return 0;
+      t->ioerr = errno;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        BIO_set_retry_read(b);
+      return -1;
+    }
+    t->rbpos = 0;
+    t->rblen = (size_t)r;
+  }
+  n = t->rblen - t->rbpos;
+  if (n > (size_t)len) n = (size_t)len;
+  memcpy(data, t->rb + t->rbpos, n);
+  t->rbpos += n;
+  return (int)n;
 }
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
@@ -205,12 +229,18 @@ static ssize_t tls_send(lnet_Socket *s, const char *buf, size_t n, int flags,
   return -1;
 }
 
+/* Decrypted bytes OpenSSL holds; else 1 when the BIO holds a whole record
+ * (readable without the fd), else 0 (a part of one waits for the fd). */
 static size_t tls_pending(lnet_Socket *s) {
   Tls *t = (Tls *)s;
+  const unsigned char *h;
+  size_t avail;
   int n;
   if (t->ssl == NULL) return 0;
-  n = SSL_pending(t->ssl);
-  return n > 0 ? (size_t)n : (size_t)SSL_has_pending(t->ssl);
+  if ((n = SSL_pending(t->ssl)) > 0) return (size_t)n;
+  avail = t->rblen - t->rbpos;
+  h = (const unsigned char *)t->rb + t->rbpos;
+  return avail >= 5 && avail >= 5 + (((size_t)h[3] << 8) | h[4]);
 }
 
 /* Free the SSL; a session that is still sound first sends close_notify,
@@ -226,6 +256,9 @@ static void tls_close(lnet_Socket *s) {
   ERR_clear_error();
   SSL_free(t->ssl);
   t->ssl = NULL;
+  free(t->rb);
+  t->rb = NULL;
+  t->rbpos = t->rblen = 0;
 }
 
 /* A call failed: during the handshake, a timeout is a "handshake timeout",
@@ -331,6 +364,16 @@ static int unwrapped(lua_State *L, Tls *t) {
   *plain = t->s; /* fd, timeout, blocking mode and spin as they are now */
   plain->rbuf = rbuf;
   plain->tr = tr;
+  if (t->rblen > t->rbpos && plain->rbuf.buf == NULL) {
+    /* what the peer sent after its close_notify, read ahead: the plain
+     * socket's next read gets it (its read-ahead buffer is empty: see wrap) */
+    size_t n = t->rblen - t->rbpos;
+    if ((plain->rbuf.buf = (char *)malloc(n)) != NULL) {
+      memcpy(plain->rbuf.buf, t->rb + t->rbpos, n);
+      plain->rbuf.pos = 0;
+      plain->rbuf.len = plain->rbuf.cap = n;
+    }
+  }
   t->s.fd = -1;
   lnet_closesocket(L, &t->s); /* frees the SSL and the read-ahead; no fd to close */
   return 1;

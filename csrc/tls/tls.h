@@ -29,15 +29,17 @@ typedef struct Ctx {
 
 /* A TLS socket: a stream whose transport is OpenSSL over a custom BIO. */
 typedef struct Tls {
-  lnet_Socket s;  /* first: csrc/io.c's methods use it */
-  SSL *ssl;       /* NULL once closed */
-  int ioflags;    /* the current call's flags (MSG_DONTWAIT or 0), for the BIO */
-  int ioerr;      /* errno of the BIO's last failed send/recv, or 0 */
-  int fatal;      /* an error ended the TLS session: fatalerr (and msg) say which */
-  int fatalerr;   /* its errno */
-  int fatalmsg;   /* msg holds its message (else fatalerr's plain words) */
-  int done;       /* the handshake finished (OpenSSL's in_init comes back on errors) */
-  int shutdown;   /* close_notify sent */
+  lnet_Socket s; /* first: csrc/io.c's methods use it */
+  SSL *ssl;      /* NULL once closed */
+  int ioflags;   /* the current call's flags (MSG_DONTWAIT or 0), for the BIO */
+  int ioerr;     /* errno of the BIO's last failed send/recv, or 0 */
+  int fatal;     /* an error ended the TLS session: fatalerr (and msg) say which */
+  int fatalerr;  /* its errno */
+  int fatalmsg;  /* msg holds its message (else fatalerr's plain words) */
+  int done;      /* the handshake finished (OpenSSL's in_init comes back on errors) */
+  int shutdown;  /* close_notify sent */
+  char *rb;      /* ciphertext the BIO read ahead (made on first read) */
+  size_t rbpos, rblen;
   char msg[256];  /* the last error's message */
   char peer[256]; /* the name the peer's certificate is checked against */
 } Tls;
