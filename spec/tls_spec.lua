@@ -333,6 +333,39 @@ describe("TLS sockets and lnet's machinery", function()
     assert.are.same({ "in clear text now", lnet.SOCK_STREAM, n = 2 }, cres)
   end)
 
+  it("tasks blocked in TLS calls, cancelled, leave no wait, timer or armed fd behind", function()
+    local sctx, cctx = server_ctx(), client_ctx()
+    local srv, port = listener()
+    local N = 100
+    H.runbounded(30, function()
+      local base = loop.stats()
+      local servers, blocked = {}, {}
+      loop.spawn(function()
+        for i = 1, N do
+          local c = assert(srv:accept())
+          servers[i] = assert(sctx:wrap(c))
+        end
+      end)
+      for i = 1, N do
+        local ts = assert(tls.connect("localhost", port, { context = cctx, timeout = T }))
+        ts:settimeout(600)
+        blocked[i] = loop.spawn(function()
+          local _ <close> = ts
+          return ts:recv(100) -- nothing comes: an fd wait and a timer
+        end)
+      end
+      loop.sleep(0.05)
+      assert.is_true(loop.stats().fdwaits >= N)
+      for i = 1, N do blocked[i]:cancel() end
+      for i = 1, N do servers[i]:close() end
+      loop.sleep(0)
+      local after = loop.stats()
+      base.ready = 0
+      assert.are.same(base, after)
+    end)
+    srv:close()
+  end)
+
   it("keeps a 1 MB transfer byte-identical in tasks, with small reads and writes", function()
     local blob = {}
     for i = 1, 1 << 14 do blob[i] = ("%063d\n"):format(i) end
