@@ -10,6 +10,9 @@
  *   socket.c   the socket object; the plain transport lives here
  *   addr.c     addresses; resolver.c looks names up on its threads
  *   connect.c  connect: each address in turn, or Happy Eyeballs in tasks
+ *   signal.c   signals as readable fds (loop.signal)
+ * and beside them the concepts that use these: buffer.c, poller.c, struct*.c,
+ * tftp*.c, fs.c.  csrc/tls/ is lnet/tls.so, a second transport.
  */
 #ifndef LNET_H
 #define LNET_H
