@@ -29,11 +29,7 @@ local function childpid(p)
   return pid
 end
 
-local function finish(p)
-  local ok, out = p:expect("[exit ", T)
-  assert(ok, "it did not end:\n" .. out)
-  return tonumber(out:match("%[exit (%d+)%]")), out
-end
+local function finish(p) return proc.finish(p, T) end
 
 local running = {}
 after_each(function()

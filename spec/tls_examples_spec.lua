@@ -22,11 +22,7 @@ local function example(name, argv, stdin)
   return p
 end
 
-local function finish(p)
-  local ok, out = p:expect("[exit ", T)
-  assert(ok, "the example did not end; its output:\n" .. out)
-  return tonumber(out:match("%[exit (%d+)%]")), out
-end
+local function finish(p) return proc.finish(p, T) end
 
 local function freeport()
   local s = lnet.tcp()

@@ -58,6 +58,23 @@ local function errof(f, ...)
   return tostring(e)
 end
 
+-- The start of a child script: a TLS connection in one process, `a` the
+-- client's TLS socket, `server` the server's (format with cert, key, CA).
+local PAIR = [[
+local lnet, loop, tls = require "lnet", require "lnet.loop", require "lnet.tls"
+local sctx = tls.context { mode = "server", certfile = %q, keyfile = %q }
+local srv = assert(lnet.tcp())
+assert(srv:bind("127.0.0.1", 0)); assert(srv:listen())
+local _, port = srv:getsockname()
+local a = assert(lnet.tcp()); assert(a:connect("127.0.0.1", port))
+local b = assert(srv:accept())
+local server
+loop.run(function()
+  loop.spawn(function() server = assert(sctx:wrap(b)) end)
+  a = assert(tls.context { cafile = %q }:wrap(a, { server_hostname = "localhost" }))
+end)
+]]
+
 setup(function() C = certs.make() end)
 
 after_each(function()
@@ -442,25 +459,13 @@ print("done " .. done)
   it("Ctrl-C interrupts a blocked TLS read, and the socket stays usable", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
-    f:write(([[
-local lnet, loop, tls = require "lnet", require "lnet.loop", require "lnet.tls"
-local sctx = tls.context { mode = "server", certfile = %q, keyfile = %q }
-local srv = assert(lnet.tcp())
-assert(srv:bind("127.0.0.1", 0)); assert(srv:listen())
-local _, port = srv:getsockname()
-local a = assert(lnet.tcp()); assert(a:connect("127.0.0.1", port))
-local b = assert(srv:accept())
-local server
-loop.run(function()
-  loop.spawn(function() server = assert(sctx:wrap(b)) end)
-  a = assert(tls.context { cafile = %q }:wrap(a, { server_hostname = "localhost" }))
-end)
+    f:write(PAIR:format(C.server_cert, C.server_key, C.ca) .. [[
 io.write("ready\n"); io.stdout:flush()
 local ok, err = pcall(function() return a:recv(100) end) -- no timeout: blocks in the kernel
 io.write("caught: ", tostring(ok), " ", tostring(err), "\n")
 assert(server:sendall("still works"))
 io.write("after: ", a:recv(100), "\n")
-]]):format(C.server_cert, C.server_key, C.ca))
+]])
     f:close()
     local p = proc.spawn(proc.luaenv() .. "lua5.4 " .. script)
     finally(function() p:stop(); os.remove(script) end)
@@ -481,18 +486,8 @@ io.write("after: ", a:recv(100), "\n")
   it("never dies of SIGPIPE writing to a peer that went away", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
-    f:write(([[
-local lnet, loop, tls = require "lnet", require "lnet.loop", require "lnet.tls"
-local sctx = tls.context { mode = "server", certfile = %q, keyfile = %q }
-local srv = assert(lnet.tcp())
-assert(srv:bind("127.0.0.1", 0)); assert(srv:listen())
-local _, port = srv:getsockname()
-local a = assert(lnet.tcp()); assert(a:connect("127.0.0.1", port))
-local b = assert(srv:accept())
-loop.run(function()
-  loop.spawn(function() assert(sctx:wrap(b)):close() end)
-  a = assert(tls.context { cafile = %q }:wrap(a, { server_hostname = "localhost" }))
-end)
+    f:write(PAIR:format(C.server_cert, C.server_key, C.ca) .. [[
+server:close()
 b:close()
 local err
 for _ = 1, 100 do
@@ -500,7 +495,7 @@ for _ = 1, 100 do
   if not ok then err = e; break end
 end
 print("write failed: " .. tostring(err))
-]]):format(C.server_cert, C.server_key, C.ca))
+]])
     f:close()
     local code, out = proc.run(proc.luaenv() .. "lua5.4 " .. script) -- SIGPIPE at its default
     os.remove(script)

@@ -39,27 +39,9 @@ local function python(name, argv, stdin)
   return start(("python3 -u %s %s"):format(support(name), argv), stdin)
 end
 
--- Wait for the process to end; returns its exit status and its output.
-local function finish(p)
-  local ok, out = p:expect("[exit ", T)
-  assert(ok, "the program did not end; its output:\n" .. out)
-  return tonumber(out:match("%[exit (%d+)%]")), out
-end
-
-local function expect(p, text)
-  local ok, out = p:expect(text, T)
-  assert(ok, ("expected %q in the output:\n%s"):format(text, out))
-end
-
--- Assert that the pieces appear in `out` in this order.
-local function inorder(out, ...)
-  local at = 1
-  for _, piece in ipairs { ... } do
-    local s, e = out:find(piece, at, true)
-    assert(s, ("expected %q (in order) in:\n%s"):format(piece, out))
-    at = e + 1
-  end
-end
+local function finish(p) return proc.finish(p, T) end
+local function expect(p, text) proc.must(p, text, T) end
+local inorder = proc.inorder
 
 local function lines(t) return table.concat(t, "\n") .. "\n" end
 

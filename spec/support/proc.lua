@@ -170,6 +170,33 @@ function M.killall(text, sig)
   return n
 end
 
+--- For a command run under a wrapper shell that appends "[exit N]" to the
+-- output when it ends (`sh -c 'cmd; echo "[exit $?]"'`): wait (at most
+-- `timeout` s, default 10) for that end; returns the exit status and the
+-- output, or raises an error showing the output.
+function M.finish(p, timeout)
+  local ok, out = M.expect(p, "[exit ", timeout or 10)
+  assert(ok, "the program did not end; its output:\n" .. out)
+  return tonumber(out:match("%[exit (%d+)%]")), out
+end
+
+--- Wait for `text` in the output; raise an error showing the output if it does not come.
+function M.must(p, text, timeout)
+  local ok, out = M.expect(p, text, timeout or 10)
+  assert(ok, ("expected %q in the output:\n%s"):format(text, out))
+  return out
+end
+
+--- Assert that the pieces (plain strings) appear in `out` in this order.
+function M.inorder(out, ...)
+  local at = 1
+  for _, piece in ipairs { ... } do
+    local s, e = out:find(piece, at, true)
+    assert(s, ("expected %q (in order) in:\n%s"):format(piece, out))
+    at = e + 1
+  end
+end
+
 --- Skip (pending) when a program is missing, but fail under CI=true:
 -- a missing peer must make CI red, not silently skip.
 function M.need(program)
